@@ -1,0 +1,55 @@
+"""Fixtures shared by every test: where the real OPAL events come from, and a prepared store.
+
+The raw pair (``centered-masked-rotated1.zip`` and ``events_list.csv``) is looked for in
+this order, so that a fresh clone on an internet-connected machine passes too:
+
+1. ``MASTERCLASS_DATA_DIR``, if it holds the raw pair;
+2. ``../shared/opal-events`` next to the repository (the development machines);
+3. a download from the pinned upstream URLs into the cache (``MASTERCLASS_CACHE_DIR``,
+   default ``~/.cache/masterclass``, under ``raw/``), reused by later runs.
+
+The pair is prepared once per session into a pytest temporary directory, and for the
+whole session ``MASTERCLASS_DATA_DIR`` points at that store, so ``load_events()`` reads
+it. ``MASTERCLASS_CACHE_DIR`` points at a session temporary directory too, so no test
+writes into the user's real cache.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from masterclass import data
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_EVENTS = REPO_ROOT.parent / "shared" / "opal-events"
+
+
+@pytest.fixture(scope="session")
+def opal_raw_dir() -> Path:
+    """Directory holding the real raw pair (read-only: never write into it)."""
+    env = os.environ.get("MASTERCLASS_DATA_DIR")
+    if env and data.is_raw_pair(env):
+        return Path(env)
+    if data.is_raw_pair(SHARED_EVENTS):
+        return SHARED_EVENTS
+    # The user's real cache, not the session one: a download is worth keeping.
+    return data.fetch(data.cache_dir() / "raw", progress=True)
+
+
+@pytest.fixture(scope="session")
+def event_store(opal_raw_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> data.EventStore:
+    """The 622 real events, prepared once per session into a temporary directory."""
+    store_dir = tmp_path_factory.mktemp("opal") / "store"
+    return data.open_store(data.prepare(opal_raw_dir, store_dir))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _masterclass_env(event_store: data.EventStore, tmp_path_factory: pytest.TempPathFactory):
+    """Point the package at the session's store and a throwaway cache."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MASTERCLASS_DATA_DIR", str(event_store.path))
+        mp.setenv("MASTERCLASS_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        yield
