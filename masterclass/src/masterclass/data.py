@@ -39,7 +39,6 @@ import shutil
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -444,14 +443,15 @@ def prepare(
             )
 
     rows = _read_csv(csv_file)
-    with _created_parents(out_dir.parent):
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
-        try:
-            _write_store(archive_file, csv_file, rows, sources, tmp, progress)
-            _move_into_place(tmp, out_dir)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+    created = _make_dirs(out_dir.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        _write_store(archive_file, csv_file, rows, sources, tmp, progress)
+        _move_into_place(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        _remove_empty(created)
+        raise
     return out_dir
 
 
@@ -584,24 +584,24 @@ def _decode(archive: zipfile.ZipFile, archive_file: Path, member: str) -> np.nda
     return pixels
 
 
-@contextmanager
-def _created_parents(directory: Path) -> Iterator[None]:
-    """Create `directory` with its parents; on failure remove what was created, if empty."""
+def _make_dirs(directory: Path) -> list[Path]:
+    """Create `directory` with its parents; return the ones created, deepest first."""
     created = []
     for parent in (directory, *directory.parents):
         if parent.exists():
             break
         created.append(parent)
     directory.mkdir(parents=True, exist_ok=True)
-    try:
-        yield
-    except BaseException:
-        for parent in created:  # deepest first
-            try:
-                parent.rmdir()
-            except OSError:
-                break
-        raise
+    return created
+
+
+def _remove_empty(created: list[Path]) -> None:
+    """Undo :func:`_make_dirs` after a failure, as far as the directories are empty."""
+    for directory in created:
+        try:
+            directory.rmdir()
+        except OSError:
+            break
 
 
 def _move_into_place(tmp: Path, out_dir: Path) -> None:
@@ -717,10 +717,9 @@ def fetch(
         else:
             raise DataError(f"{local}: no such file or directory.")
     try:
-        dest.mkdir(parents=True, exist_ok=True)
+        created = _make_dirs(dest)
     except OSError as exc:
         raise DataError(f"{dest}: cannot create the directory ({exc}).") from exc
-
     client = None
     try:
         for upstream, origin in jobs:
@@ -738,6 +737,10 @@ def fetch(
                     client = httpx.Client(follow_redirects=True, timeout=60.0)
                 _download(client, origin, part, upstream, progress)
             os.replace(part, final)
+    except BaseException:
+        # A .part kept for resuming keeps `dest`; an empty `dest` this call made goes.
+        _remove_empty(created)
+        raise
     finally:
         if client is not None:
             client.close()
