@@ -107,6 +107,29 @@ def test_prepare_refuses_to_overwrite_other_directories(tmp_path):
     assert (out / "thesis.tex").read_text() == "keep me"
 
 
+@pytest.fixture
+def read_only_dir(tmp_path):
+    directory = tmp_path / "share"
+    directory.mkdir()
+    directory.chmod(0o555)
+    yield directory
+    directory.chmod(0o755)
+
+
+def test_prepare_refuses_read_only_places_even_as_root(tmp_path, read_only_dir):
+    raw = write_pair(tmp_path / "raw")
+    for out in (read_only_dir / "store", read_only_dir / "a" / "store"):
+        with pytest.raises(data.DataError, match="share is read-only"):
+            data.prepare(raw, out)
+    assert list(read_only_dir.iterdir()) == []
+
+
+def test_fetch_refuses_read_only_places_even_as_root(opal_raw_dir, read_only_dir):
+    with pytest.raises(data.DataError, match="share is read-only"):
+        data.fetch(read_only_dir / "raw", source=opal_raw_dir)
+    assert list(read_only_dir.iterdir()) == []
+
+
 def test_prepare_verify_accepts_the_real_pair(opal_raw_dir, tmp_path):
     data.verify_sources(opal_raw_dir)
 

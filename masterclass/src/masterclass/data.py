@@ -36,6 +36,7 @@ import io
 import json
 import os
 import shutil
+import stat
 import tempfile
 import zipfile
 import zlib
@@ -134,7 +135,8 @@ class DataError(Exception):
     """
 
 
-@dataclass(frozen=True)
+# eq=False: comparing stores field by field would compare whole image arrays.
+@dataclass(frozen=True, eq=False)
 class EventStore:
     """A prepared, memory-mapped event store.
 
@@ -257,9 +259,9 @@ def open_store(path: str | os.PathLike[str] | None = None, *, progress: bool = F
 
     Examples
     --------
-    >>> store = open_store(store_dir)
-    >>> store.images.shape[1:], store.images.dtype
-    ((200, 200, 3), dtype('uint8'))
+    >>> store = open_store()  # doctest: +SKIP
+    >>> store.images.shape, store.counts()  # doctest: +SKIP
+    ((622, 200, 200, 3), {'q': 539, 'e': 23, 'm': 32, 't': 28})
     """
     path = locate_data_dir() if path is None else Path(path)
     if is_store(path):
@@ -443,14 +445,20 @@ def prepare(
             )
 
     rows = _read_csv(csv_file)
-    created = _make_dirs(out_dir.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    _check_writable(out_dir.parent, out_dir)
+    try:
+        created = _make_dirs(out_dir.parent)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    except OSError as exc:
+        raise DataError(f"{out_dir}: cannot create the store here ({exc}).") from exc
     try:
         _write_store(archive_file, csv_file, rows, sources, tmp, progress)
         _move_into_place(tmp, out_dir)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         _remove_empty(created)
+        if isinstance(exc, OSError):  # e.g. a full disk: still the organiser's to fix
+            raise DataError(f"{out_dir}: cannot write the store ({exc}).") from exc
         raise
     return out_dir
 
@@ -582,6 +590,24 @@ def _decode(archive: zipfile.ZipFile, archive_file: Path, member: str) -> np.nda
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise DataError(f"{where}: cannot decode the image ({exc}).") from exc
     return pixels
+
+
+def _check_writable(directory: Path, target: Path) -> None:
+    """Refuse to write `target` below `directory` if that is marked read-only, even as root.
+
+    Root ignores permission bits, so a plain write would succeed inside a read-only
+    data share (such as ``../shared/opal-events``); the bits state the owner's intent.
+    """
+    existing = next((p for p in (directory, *directory.parents) if p.exists()), None)
+    if existing is None:
+        return
+    if not existing.is_dir():
+        raise DataError(f"{target}: {existing} is not a directory.")
+    if stat.S_IMODE(existing.stat().st_mode) & 0o222 == 0 or not os.access(existing, os.W_OK):
+        raise DataError(
+            f"{target}: {existing} is read-only; choose a directory you may write to "
+            "(e.g. under ~/.cache/masterclass or ./data)."
+        )
 
 
 def _make_dirs(directory: Path) -> list[Path]:
@@ -716,6 +742,7 @@ def fetch(
             jobs = [(_identify(local), local)]
         else:
             raise DataError(f"{local}: no such file or directory.")
+    _check_writable(dest, dest)
     try:
         created = _make_dirs(dest)
     except OSError as exc:
