@@ -1,0 +1,211 @@
+"""JupyterHub configuration of Masterclass Hub: one container per student pair.
+
+Configuration flows one way: the environment (docker-compose.yml, .env; every
+variable is documented in docs/configuration.md) → the `update_*` functions below
+→ JupyterHub. Each function only *sets* traits on `c`; tests load this file against
+a bare traitlets Config with a fake environment (tests/unit/test_hub_config.py).
+
+Site-specific additions that need no new option go into jupyterhub_config.d/*.py,
+loaded last (the escape hatch).
+"""
+
+import os
+import sys
+from glob import glob
+from pathlib import Path
+
+from masterclass.hub.names import docker_safe_name
+from masterclass.hub.state import read_or_create_secret
+
+# Home of a pair inside its container (the student image's user jovyan, uid 1000).
+HOME = "/home/jovyan"
+
+
+def update_state(c, env):
+    """Hub state: database, cookie secret and proxy token in the state volume."""
+    state = Path(env.get("MASTERCLASS_STATE_DIR", "/srv/jupyterhub/state"))
+    # The sqlite database of users, servers and tokens lives in the state volume.
+    c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
+    # JupyterHub creates the cookie secret with mode 600 and refuses a looser one.
+    c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
+    # A fixed proxy token (mode 600, made on first start) survives hub restarts.
+    c.ConfigurableHTTPProxy.auth_token = read_or_create_secret(state / "proxy_token")
+    # The pid file lets a restarted hub find a proxy left over from a crash.
+    c.ConfigurableHTTPProxy.pid_file = str(state / "proxy.pid")
+
+
+def update_network(c, env):
+    """Where the hub listens and how the pairs' containers reach it."""
+    # The proxy serves the pairs on port 8000 of the hub container (compose publishes it).
+    c.JupyterHub.bind_url = "http://:8000"
+    # The hub API listens on all interfaces of the container: pairs' servers call it.
+    c.JupyterHub.hub_ip = "0.0.0.0"
+    # Pairs' containers reach the hub by its service name on the spawn network.
+    c.JupyterHub.hub_connect_ip = env.get("MASTERCLASS_HUB_HOST", "hub")
+    # Behind the optional HTTPS front, trust its X-Forwarded-For (login throttling per IP).
+    c.JupyterHub.trusted_downstream_ips = [
+        ip.strip() for ip in env.get("MASTERCLASS_TRUSTED_PROXIES", "").split(",") if ip.strip()
+    ]
+
+
+def update_auth(c, env):
+    """Pairs, tutors and organisers log in with the passphrases of the class roster."""
+    state = env.get("MASTERCLASS_STATE_DIR", "/srv/jupyterhub/state")
+    # Our authenticator checks logins against the roster and throttles failures.
+    c.JupyterHub.authenticator_class = "masterclass.hub.authenticator.RosterAuthenticator"
+    # The roster written by `masterclass class create` (or the demo class of `make up`).
+    c.RosterAuthenticator.roster_path = env.get("MASTERCLASS_ROSTER", f"{state}/roster.json")
+    # Failed logins per username before it has to wait (per address the limit is higher).
+    c.RosterAuthenticator.user_failure_limit = int(env.get("MASTERCLASS_LOGIN_FAILURES", "5"))
+    # Seconds a throttled username or address waits after its last failed login.
+    c.RosterAuthenticator.lockout_seconds = float(env.get("MASTERCLASS_LOGIN_LOCKOUT", "60"))
+
+
+def update_spawner_class(c, env):
+    """The ONE place that chooses how pairs' servers run (a Swarm issue swaps it)."""
+    # DockerSpawner on this host; all DockerSpawner settings below also apply to subclasses.
+    c.JupyterHub.spawner_class = env.get("MASTERCLASS_SPAWNER", "dockerspawner.DockerSpawner")
+
+
+def update_spawner(c, env):
+    """Each pair gets its own limited, isolated container with a persistent home."""
+    image = env.get("MASTERCLASS_STUDENT_IMAGE", "masterclass/student:latest")
+    prefix = env.get("MASTERCLASS_PREFIX", "masterclass")
+    mem = env.get("MASTERCLASS_MEM_LIMIT", "8G")
+    # The student image is the image every pair runs.
+    c.DockerSpawner.image = image
+    # ...and the only one: no pair can ask for another image.
+    c.DockerSpawner.allowed_images = [image]
+    # Containers are named <prefix>-<username>, e.g. masterclass-pair-01.
+    c.DockerSpawner.prefix = prefix
+    # Roster usernames stay readable in container and volume names (no pair-2d01).
+    c.DockerSpawner.escape = docker_safe_name
+    # The spawn network, created by compose, shared with the hub and nothing else.
+    c.DockerSpawner.network_name = env["MASTERCLASS_NETWORK"]
+    # The hub talks to the containers over that network, no host ports are opened.
+    c.DockerSpawner.use_internal_ip = True
+    # One named volume per pair holds its home and outlives the container.
+    c.DockerSpawner.volumes = {f"{prefix}-home-{{username}}": HOME}
+    # JupyterLab's file browser starts in the home directory.
+    c.DockerSpawner.notebook_dir = HOME
+    # A stopped server's container is deleted; only the home volume stays.
+    c.DockerSpawner.remove = True
+    # Memory limit per pair: the worksheet's training peaks at about 5 GB.
+    c.DockerSpawner.mem_limit = mem
+    # CPU limit per pair, in cores.
+    c.DockerSpawner.cpu_limit = float(env.get("MASTERCLASS_CPU_LIMIT", "2"))
+    # Run as the image's unprivileged user even if the image changes its USER.
+    c.DockerSpawner.extra_create_kwargs = {"user": "1000:1000"}
+    c.DockerSpawner.extra_host_config = {
+        # Swap capped at the memory limit, so the memory limit is real (no swapping).
+        "memswap_limit": mem,
+        # Caps processes and threads (TensorFlow uses a few hundred threads at most).
+        "pids_limit": int(env.get("MASTERCLASS_PIDS_LIMIT", "1024")),
+        # No setuid escalation inside the container.
+        "security_opt": ["no-new-privileges"],
+        # A pair's server needs no Linux capabilities at all.
+        "cap_drop": ["ALL"],
+    }
+
+
+def update_spawn_timing(c, env):
+    """Timeouts sized for a TensorFlow image and a class that logs in within a minute."""
+    # Seconds a container may take to start (cold disk cache: a 2.6 GB image).
+    c.Spawner.start_timeout = int(env.get("MASTERCLASS_START_TIMEOUT", "300"))
+    # Seconds the started server may take to answer over HTTP (JupyterLab's first start).
+    c.Spawner.http_timeout = int(env.get("MASTERCLASS_HTTP_TIMEOUT", "180"))
+    # Spawns at once: a whole class logging in within a minute must not hit 429.
+    c.JupyterHub.concurrent_spawn_limit = int(env.get("MASTERCLASS_CONCURRENT_SPAWNS", "40"))
+    # Restarting the hub keeps the pairs' servers (and kernels) running.
+    c.JupyterHub.cleanup_servers = False
+
+
+def update_landing(c, env):
+    """What a pair sees after login: JupyterLab, with the worksheet open if there is one."""
+    worksheet = env.get("MASTERCLASS_WORKSHEET", "")
+    # The worksheet's path in the home (put there by nbgrader's fetch), else JupyterLab.
+    c.Spawner.default_url = f"/lab/tree/{worksheet}" if worksheet else "/lab"
+    # Messages of the student toolkit in the class language.
+    c.Spawner.environment = {"MASTERCLASS_LANG": env.get("MASTERCLASS_LANG", "de")}
+    # The pair's Jupyter server explains a kernel killed by the memory limit.
+    c.Spawner.args = (
+        ["--ServerApp.kernel_websocket_connection_class=masterclass.oom.OOMAwareConnection"]
+        if env.get("MASTERCLASS_OOM_MESSAGE", "1") == "1"
+        else []
+    )
+
+
+def update_culler(c, env):
+    """Stop servers idle for longer than a lunch break; busy kernels count as activity."""
+    timeout = int(env.get("MASTERCLASS_CULL_TIMEOUT", "7200"))
+    every = int(env.get("MASTERCLASS_CULL_EVERY", "300"))
+    # The culler runs next to the hub and only stops servers (never deletes users).
+    c.JupyterHub.services = [
+        {
+            "name": "idle-culler",
+            "command": [
+                sys.executable,
+                "-m",
+                "jupyterhub_idle_culler",
+                f"--timeout={timeout}",
+                f"--cull-every={every}",
+            ],
+        }
+    ]
+
+
+def update_roles(c, env):
+    """Groups and RBAC: pairs use their own server, tutors help pairs, organisers admin."""
+    # Groups come from the roster at each login (RosterAuthenticator.manage_groups).
+    c.JupyterHub.load_roles = [
+        {
+            # Pairs have only their own server; naming the role creates the group.
+            "name": "pair",
+            "scopes": ["self"],
+            "groups": ["pairs"],
+        },
+        {
+            # Tutors may see, start, stop and open any pair's server to help.
+            "name": "tutor",
+            "scopes": [
+                "self",
+                "list:users",
+                "read:users!group=pairs",
+                "read:servers!group=pairs",
+                "servers!group=pairs",
+                "access:servers!group=pairs",
+            ],
+            "groups": ["tutors"],
+        },
+        {
+            # Organisers are hub admins.
+            "name": "admin",
+            "groups": ["organisers"],
+        },
+        {
+            # The idle culler may list servers and stop them, nothing else.
+            "name": "idle-culler",
+            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+            "services": ["idle-culler"],
+        },
+    ]
+
+
+def update_all(c, env):
+    """Apply every part of the configuration, in order."""
+    update_state(c, env)
+    update_network(c, env)
+    update_auth(c, env)
+    update_spawner_class(c, env)
+    update_spawner(c, env)
+    update_spawn_timing(c, env)
+    update_landing(c, env)
+    update_culler(c, env)
+    update_roles(c, env)
+
+
+update_all(c, os.environ)
+
+# The escape hatch: site-specific config files, applied last, in name order.
+for extra in sorted(glob(os.path.join(os.path.dirname(__file__), "jupyterhub_config.d", "*.py"))):
+    load_subconfig(extra)
