@@ -9,6 +9,12 @@ PIP    := $(BIN)/pip
 PYTEST := $(BIN)/pytest
 
 .PHONY: help install test test-fast lint format bench data clean
+.PHONY: docker images base-image lock wheelhouse image-sizes
+
+# Image tags (override on the command line: make images STUDENT_IMAGE=...).
+STUDENT_IMAGE ?= masterclass/student:latest
+HUB_IMAGE     ?= masterclass/hub:latest
+export STUDENT_IMAGE HUB_IMAGE
 
 help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -44,3 +50,29 @@ data: install ## Fetch and prepare the OPAL event store into ./data/ (or MASTERC
 
 clean: ## Remove the virtualenv and caches (keeps Docker state).
 	rm -rf $(VENV) .pytest_cache .ruff_cache data
+
+docker: ## Make sure a Docker engine answers (as root, installs Debian's engine if missing).
+	.ci/ensure-docker
+
+images: docker ## Build the student and hub images; prints their sizes and the build time.
+	images/build.sh build
+
+base-image: docker ## Bootstrap the local Debian base image (for machines without a registry).
+	images/base/bootstrap.sh
+
+lock: docker ## Re-pin images/student and hub requirements.txt in the images' own Python.
+	images/build.sh lock
+
+wheelhouse: ## Download all pinned wheels to build/wheelhouse (then: make images WHEELHOUSE=build/wheelhouse).
+	$(PYTHON) -m pip download --quiet --no-deps --only-binary=:all: --dest build/wheelhouse \
+		--python-version 3.11 --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+		--platform manylinux2014_x86_64 --platform manylinux_2_5_x86_64 --platform manylinux1_x86_64 \
+		--platform linux_x86_64 -r images/student/requirements.txt -r hub/requirements.txt \
+		'setuptools>=77'
+
+image-sizes: ## Print each image's size, uncompressed and as a gzip of `docker save`.
+	@for image in $(STUDENT_IMAGE) $(HUB_IMAGE); do \
+		printf '%-32s %6s MB uncompressed  %6s MB gzip of docker save\n' "$$image" \
+			"$$(( $$(docker image inspect -f '{{.Size}}' $$image) / 1000000 ))" \
+			"$$(( $$(docker save $$image | gzip -6 | wc -c) / 1000000 ))"; \
+	done
