@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# `make down`: stop the pairs' servers and the hub; keep every volume (homes, roster,
+# hub database, nbgrader exchange). `make up` starts it all again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [[ -f .env ]]; then
+    set -a
+    # shellcheck disable=SC1091
+    source .env
+    set +a
+fi
+prefix="${MASTERCLASS_PREFIX:-masterclass}"
+compose=(docker-compose)
+command -v docker-compose >/dev/null 2>&1 || compose=(docker compose)
+
+# The pairs' containers are on the spawn network but not part of the compose project;
+# they are removed on stop (their homes are volumes), and the hub notices at its next start.
+pairs="$(docker ps -q --filter "network=${prefix}-spawn" --filter "name=^/${prefix}-" \
+    | grep -v "$(docker ps -q --filter "name=^/${prefix}-hub$" || echo none)" || true)"
+if [[ -n "$pairs" ]]; then
+    echo "Stopping $(wc -w <<<"$pairs") pair server(s) ..."
+    # shellcheck disable=SC2086
+    docker stop $pairs >/dev/null
+fi
+"${compose[@]}" down

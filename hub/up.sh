@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# `make up`: start Masterclass Hub on this machine and print its URL and the logins.
+#
+# 1. makes sure a Docker engine and Compose answer (.ci/ensure-docker installs
+#    Debian's packages when run as root on Debian/Ubuntu);
+# 2. builds the images if they are missing (`make images`);
+# 3. starts the stack with docker-compose;
+# 4. creates the demo class (3 pairs, 1 tutor) if no class exists yet;
+# 5. waits until the hub answers (deadline MASTERCLASS_UP_TIMEOUT, default 180 s),
+#    then prints the URL and the logins.
+#
+# Settings come from the environment or .env (docs/configuration.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [[ -f .env ]]; then
+    set -a
+    # shellcheck disable=SC1091
+    source .env
+    set +a
+fi
+prefix="${MASTERCLASS_PREFIX:-masterclass}"
+port="${MASTERCLASS_PORT:-8000}"
+url="${MASTERCLASS_PUBLIC_URL:-http://localhost:${port}}"
+deadline=$((SECONDS + ${MASTERCLASS_UP_TIMEOUT:-180}))
+compose=(docker-compose)
+command -v docker-compose >/dev/null 2>&1 || compose=(docker compose)
+
+if [[ -x .ci/ensure-docker ]]; then
+    .ci/ensure-docker
+elif ! docker info >/dev/null 2>&1; then
+    echo "No Docker engine answers. Install Docker Engine and Compose, for example on" >&2
+    echo "Debian/Ubuntu as root: apt-get install -y docker.io docker-compose" >&2
+    exit 1
+fi
+
+student="${MASTERCLASS_STUDENT_IMAGE:-masterclass/student:latest}"
+hub="${MASTERCLASS_HUB_IMAGE:-masterclass/hub:latest}"
+if ! docker image inspect "$student" "$hub" >/dev/null 2>&1; then
+    echo "Building the images (missing: $student or $hub) ..."
+    make images
+fi
+
+"${compose[@]}" up -d
+
+# The roster lives in the hub's state volume; the demo's logins too (mode 600),
+# so that every `make up` can print them again.
+logins="$("${compose[@]}" exec -T hub python -m masterclass.roster demo /srv/jupyterhub/state "$url")"
+
+until curl -fsS -o /dev/null "http://127.0.0.1:${port}/hub/health"; do
+    if ((SECONDS > deadline)); then
+        echo "The hub did not answer on port ${port} in time. Its last log lines:" >&2
+        "${compose[@]}" logs --tail=80 hub >&2
+        exit 1
+    fi
+    sleep 2
+done
+
+echo
+echo "$logins"
+echo
+echo "Stop with 'make down' (all data is kept)."
