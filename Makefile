@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/pip
 PYTEST := $(BIN)/pytest
 
-.PHONY: help install test test-fast lint format bench data clean
+.PHONY: help install test test-fast lint format bench data clean up down
 .PHONY: docker images base-image lock wheelhouse image-sizes
 
 # Image tags (override on the command line: make images STUDENT_IMAGE=...).
@@ -76,3 +76,9 @@ image-sizes: ## Print each image's size, uncompressed and as a gzip of `docker s
 			"$$(( $$(docker image inspect -f '{{.Size}}' $$image) / 1000000 ))" \
 			"$$(( $$(docker save $$image | gzip -6 | wc -c) / 1000000 ))"; \
 	done
+
+up: ## Start the class hub (images and a demo class if missing); prints URL and logins.
+	hub/up.sh
+
+down: ## Stop the class hub; keeps all data (homes, roster, hub state).
+	hub/down.sh
