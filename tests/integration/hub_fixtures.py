@@ -1,0 +1,258 @@
+"""Helpers for the class-hub integration tests: a compose stack, a browser-like client, kernels.
+
+The stack runs with its own prefix (``mctest-<id>``, so conftest's prefix cleanup
+also catches it), a compose project of that name and a free port. It is torn down at
+the end with every volume it created: the hub's, and the pairs' homes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import websocket
+
+ROOT = Path(__file__).parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(check, timeout: float, what: str, explain=lambda: "", interval: float = 1.0):
+    """Call ``check()`` until it returns something truthy; at the deadline, raise with the logs."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+        except Exception as e:  # the last error is part of the report
+            last, result = e, None
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(
+        f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})\n{explain()}"
+    )
+
+
+class Stack:
+    """One Masterclass Hub stack started with docker-compose.yml."""
+
+    def __init__(self, **env: str) -> None:
+        self.prefix = f"mctest-{uuid.uuid4().hex[:6]}"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "COMPOSE_PROJECT_NAME": self.prefix,
+            "MASTERCLASS_PREFIX": self.prefix,
+            "MASTERCLASS_PORT": str(self.port),
+            "MASTERCLASS_PUBLIC_URL": self.url,
+            **env,
+        }
+        self.hub = f"{self.prefix}-hub"
+
+    def compose(self, *args: str, timeout: float = 300, check: bool = True):
+        return subprocess.run(
+            ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=check,
+        )
+
+    def docker(self, *args: str, timeout: float = 120, check: bool = True):
+        return subprocess.run(
+            ["docker", *args], capture_output=True, text=True, timeout=timeout, check=check
+        )
+
+    def hub_exec(self, *command: str) -> str:
+        return self.docker("exec", self.hub, *command).stdout
+
+    def up(self) -> None:
+        self.compose("up", "-d")
+        wait_until(self.healthy, 180, "the hub to answer /hub/health", self.explain)
+
+    def healthy(self) -> bool:
+        return httpx.get(f"{self.url}/hub/health", timeout=5).status_code == 200
+
+    def demo_logins(self) -> dict[str, str]:
+        self.hub_exec("python", "-m", "masterclass.roster", "demo", "/srv/jupyterhub/state")
+        return json.loads(self.hub_exec("cat", "/srv/jupyterhub/state/demo-logins.json"))
+
+    def add_pair(self) -> tuple[str, str]:
+        code = (
+            "import json; from masterclass.roster import Roster; "
+            "print(json.dumps(Roster.load('/srv/jupyterhub/state/roster.json').add_pairs(1)))"
+        )
+        ((user, password),) = json.loads(self.hub_exec("python", "-c", code)).items()
+        return user, password
+
+    def container(self, user: str) -> str:
+        return f"{self.prefix}-{user}"
+
+    def inspect(self, name: str) -> dict | None:
+        out = self.docker("inspect", name, check=False)
+        return json.loads(out.stdout)[0] if out.returncode == 0 else None
+
+    def pair_containers(self) -> list[str]:
+        out = self.docker(
+            "ps", "-a", "--filter", f"name=^/{self.prefix}-", "--format", "{{.Names}}"
+        )
+        return [n for n in out.stdout.split() if n != self.hub]
+
+    def explain(self) -> str:
+        parts = [self.compose("ps", check=False).stdout]
+        for name in [self.hub, *self.pair_containers()]:
+            info = self.inspect(name)
+            logs = self.docker("logs", "--tail", "60", name, check=False)
+            state = info["State"] if info else "gone"
+            parts.append(f"===== {name}: {state}\n{logs.stdout}{logs.stderr}")
+        return "\n".join(parts)
+
+    def down(self) -> None:
+        pairs = self.pair_containers()
+        if pairs:
+            self.docker("rm", "-f", *pairs, check=False)
+        self.compose("down", "-v", "--remove-orphans", check=False)
+        volumes = self.docker("volume", "ls", "-q", "--filter", f"name=^{self.prefix}-").stdout
+        if volumes.split():
+            self.docker("volume", "rm", "-f", *volumes.split(), check=False)
+
+
+class Browser:
+    """A pupil's browser: a cookie jar, the real login form, and the pair's servers."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.http = httpx.Client(base_url=stack.url, follow_redirects=True, timeout=60)
+        self.user: str | None = None
+
+    def login(self, user: str, password: str) -> httpx.Response:
+        form = self.http.get("/hub/login", params={"username": user})
+        assert form.status_code == 200, form.text[:500]
+        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', form.text).group(1)
+        response = self.http.post(
+            "/hub/login",
+            data={"_xsrf": xsrf, "username": user, "password": password},
+            follow_redirects=False,
+        )
+        if response.status_code in (302, 303):
+            self.user = user
+        return response
+
+    def xsrf_headers(self) -> dict[str, str]:
+        token = next((c.value for c in self.http.cookies.jar if c.name == "_xsrf"), None)
+        return {"X-XSRFToken": token} if token else {}
+
+    def hub_api(self, method: str, path: str, **kw) -> httpx.Response:
+        headers = {**self.xsrf_headers(), **kw.pop("headers", {})}
+        return self.http.request(method, f"/hub/api{path}", headers=headers, **kw)
+
+    def start_server(self, timeout: float = 300) -> None:
+        """Start the own server (as after login) and wait until it answers."""
+        self.hub_api("POST", f"/users/{self.user}/server")
+        self.wait_ready(self.user, timeout)
+
+    def wait_ready(self, user: str, timeout: float = 300) -> None:
+        def ready():
+            r = self.http.get(f"/user/{user}/api/status")
+            return r.status_code == 200 and "started" in r.json()
+
+        wait_until(ready, timeout, f"the server of {user}", self.stack.explain, interval=2)
+
+    def token(self) -> str:
+        r = self.hub_api("POST", f"/users/{self.user}/tokens", json={"note": "integration test"})
+        assert r.status_code in (200, 201), r.text
+        return r.json()["token"]
+
+
+class Kernel:
+    """A kernel in a pair's server, driven over the Jupyter kernel websocket."""
+
+    def __init__(self, stack: Stack, user: str, token: str, kernel_id: str | None = None) -> None:
+        self.stack, self.user, self.token = stack, user, token
+        self.api = httpx.Client(
+            base_url=f"{stack.url}/user/{user}/api",
+            headers={"Authorization": f"token {token}"},
+            timeout=60,
+        )
+        if kernel_id is None:
+            r = self.api.post("/kernels", json={"name": "python3"})
+            assert r.status_code == 201, r.text
+            kernel_id = r.json()["id"]
+        self.id = kernel_id
+        self.ws = self.connect()
+
+    def connect(self) -> websocket.WebSocket:
+        url = (
+            self.stack.url.replace("http", "ws")
+            + f"/user/{self.user}/api/kernels/{self.id}/channels"
+        )
+        return websocket.create_connection(
+            url, header=[f"Authorization: token {self.token}"], timeout=30
+        )
+
+    def execute(self, code: str, timeout: float = 120) -> dict:
+        """Run ``code``; return {"stdout": ..., "errors": [...], "status": ...}."""
+        msg_id = uuid.uuid4().hex
+        msg = {
+            "header": {
+                "msg_id": msg_id,
+                "msg_type": "execute_request",
+                "username": self.user,
+                "session": uuid.uuid4().hex,
+                "version": "5.3",
+            },
+            "parent_header": {},
+            "metadata": {},
+            "content": {
+                "code": code,
+                "silent": False,
+                "store_history": True,
+                "user_expressions": {},
+                "allow_stdin": False,
+                "stop_on_error": True,
+            },
+            "channel": "shell",
+        }
+        self.ws.send(json.dumps(msg))
+        result = {"stdout": "", "errors": [], "status": None, "restarting": False}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                reply = json.loads(self.ws.recv())
+            except websocket.WebSocketTimeoutException:
+                continue
+            mine = reply.get("parent_header", {}).get("msg_id") == msg_id
+            kind = reply.get("msg_type") or reply["header"]["msg_type"]
+            if kind == "status" and reply["content"]["execution_state"] == "restarting":
+                result["restarting"] = True
+                return result
+            if not mine:
+                continue
+            if kind == "stream":
+                result["stdout"] += reply["content"]["text"]
+            elif kind == "error":
+                result["errors"].append(reply["content"])
+            elif kind == "execute_reply":
+                result["status"] = reply["content"]["status"]
+                return result
+        raise AssertionError(
+            f"no reply within {timeout}s to {code[:80]!r}: {result}\n{self.stack.explain()}"
+        )
+
+    def close(self) -> None:
+        self.ws.close()
