@@ -74,7 +74,7 @@ CODE_STUB = {
 
 _PHRASE = re.compile(r"\[\[de:(.*?)\|\|\s*en:(.*?)\]\]", re.DOTALL)
 _HEADER = re.compile(r"^@@ (markdown|code)\b(.*)$")
-_INCLUDE = re.compile(r"^\{\{code:([\w-]+)/([\w-]+)\}\}$", re.MULTILINE)
+_INCLUDE = re.compile(r"^\{\{code:([\w-]+)/([\w,-]+)\}\}$", re.MULTILINE)
 _KEY_SPLIT = "<!-- key -->"
 
 
@@ -269,7 +269,10 @@ def nbgrader_config(lang: str) -> str:
         "# The gaps are values inside parentheses or whole lines. The default stub\n"
         "# (`raise NotImplementedError()`) would be a syntax error inside parentheses and\n"
         "# a scary traceback for a 15-year-old; an Ellipsis lets the friendly checks speak.\n"
-        f'c.ClearSolutions.code_stub = {{"python": {CODE_STUB[lang]!r}}}\n'
+        f'c.ClearSolutions.code_stub = {{"python": {CODE_STUB[lang]!r}}}\n\n'
+        "# Autograding re-runs the training; that one cell takes minutes on a busy\n"
+        "# server, far beyond nbgrader's default of 30 s per cell.\n"
+        "c.Execute.timeout = 900\n"
     )
 
 
@@ -300,11 +303,13 @@ def student_code(notebook: str, cell_id: str, lang: str) -> str:
 
 
 def render_markdown(text: str, lang: str) -> str:
-    """Markdown with ``{{code:notebook/cell}}`` includes → HTML body."""
+    """Markdown with ``{{code:notebook/cell[,cell…]}}`` includes → HTML body."""
     from markdown_it import MarkdownIt
 
     def include(match: re.Match) -> str:
-        return "```python\n" + student_code(match.group(1), match.group(2), lang) + "\n```"
+        cells = match.group(2).split(",")
+        code = "\n".join(student_code(match.group(1), cell, lang) for cell in cells)
+        return "```python\n" + code + "\n```"
 
     md = MarkdownIt("commonmark", {"html": True, "typographer": False}).enable("table")
     return md.render(_INCLUDE.sub(include, text))
