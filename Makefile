@@ -82,3 +82,7 @@ up: ## Start the class hub (images and a demo class if missing); prints URL and 
 
 down: ## Stop the class hub; keeps all data (homes, roster, hub state).
 	hub/down.sh
+
+.PHONY: worksheets
+worksheets: install ## Build the worksheets: notebooks (de/en, nbgrader layout) and sheets as HTML + PDF.
+	$(BIN)/python worksheets/build.py
