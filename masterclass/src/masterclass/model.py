@@ -1,0 +1,406 @@
+"""The neural network: build the CNN layer by layer, train it on streamed batches, predict.
+
+Training never holds the training set as floats. The distinct original images
+(``uint8``, at most the 622 of the store) are gathered once; every batch is
+then rendered inside TensorFlow from those originals plus each copy's rotation
+and mirror transform, so memory stays flat however large the augmentation.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from masterclass.augment import IMAGE_SIZE, inverse_transforms
+from masterclass.events import CATEGORIES, Event, check_eventlist
+from masterclass.messages import StudentError, get_language
+from masterclass.runtime import configure_tensorflow_threads, current_seed, rng
+
+# Hide TensorFlow's start-up chatter about CPU instructions; pairs cannot act on it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import tensorflow as tf
+
+configure_tensorflow_threads()
+if current_seed() is not None:
+    keras.utils.set_random_seed(current_seed())
+
+BATCH_SIZE = 32
+"""Images per training step: small enough for a 1 GB budget, large enough for the CPU."""
+
+LEARNING_RATE = 1e-3
+MAX_EPOCHS = 100
+
+_ACTIVATIONS = ("relu", "sigmoid", "tanh", "elu", "selu", "softplus", "linear", "gelu", "swish")
+
+
+@dataclass
+class _TrainingRun:
+    """The per-epoch figures of one call to :meth:`MLModel.train`."""
+
+    accuracy: list[float]
+    loss: list[float]
+    val_accuracy: list[float]
+    val_loss: list[float]
+
+
+class MLModel:
+    """A convolutional neural network that sorts event displays into q, e, m and t.
+
+    Examples
+    --------
+    >>> modell = MLModel()  # doctest: +SKIP
+    >>> modell.load_structure_default()  # doctest: +SKIP
+    >>> modell.load_training_eventlist(eventliste_training)  # doctest: +SKIP
+    >>> modell.load_validation_eventlist(eventliste_validierung)  # doctest: +SKIP
+    >>> modell.train(count_epochs=3)  # doctest: +SKIP
+    >>> eventliste_vorhersage = modell.predict(eventliste_test)  # doctest: +SKIP
+    """
+
+    def __init__(self) -> None:
+        self._layers: list[tuple[str, dict]] = []
+        self._network: keras.Model | None = None
+        self._training: list[Event] | None = None
+        self._validation: list[Event] | None = None
+        self._runs: list[_TrainingRun] = []
+
+    # -- structure ---------------------------------------------------------
+
+    def load_structure_default(self) -> None:
+        """Load the masterclass network: three convolution and pooling blocks, two dense layers.
+
+        Conv(32, 3×3) → MaxPool(3×3) → Conv(64, 3×3) → MaxPool(3×3) → Conv(64, 3×3)
+        → MaxPool(3×3) → Flatten → Dense(64) → Dense(4): 204,100 trainable parameters.
+        """
+        self.delete_structure()
+        self.new_layer_convolution(32)
+        self.new_layer_pooling()
+        self.new_layer_convolution(64)
+        self.new_layer_pooling()
+        self.new_layer_convolution(64)
+        self.new_layer_pooling()
+        self.new_layer_flatten()
+        self.new_layer_dense(64)
+        self.new_layer_final()
+
+    def new_layer_convolution(
+        self,
+        count_filter: int = 32,
+        size_filter: tuple[int, int] = (3, 3),
+        activation: str = "relu",
+    ) -> None:
+        """Add a convolution layer: *count_filter* small filters slide over the image."""
+        self._check_positive("count_filter", count_filter)
+        size = self._check_size("size_filter", size_filter)
+        self._check_activation(activation)
+        self._add(
+            "convolution", count_filter=int(count_filter), size_filter=size, activation=activation
+        )
+
+    def new_layer_pooling(self, size_filter: tuple[int, int] = (3, 3)) -> None:
+        """Add a pooling layer: keep only the largest value of each small patch."""
+        self._add("pooling", size_filter=self._check_size("size_filter", size_filter))
+
+    def new_layer_flatten(self) -> None:
+        """Add a flatten layer: line up all values in one long row for the dense layers."""
+        self._add("flatten")
+
+    def new_layer_dense(self, count_neurons: int = 64, activation: str = "relu") -> None:
+        """Add a dense layer: *count_neurons* neurons, each connected to every value before."""
+        self._check_positive("count_neurons", count_neurons)
+        self._check_activation(activation)
+        self._add("dense", count_neurons=int(count_neurons), activation=activation)
+
+    def new_layer_final(self) -> None:
+        """Add the output layer: four neurons, one probability per category q, e, m, t."""
+        self._add("final")
+
+    def delete_structure(self) -> None:
+        """Remove all layers and forget what was trained."""
+        self._layers = []
+        self._reset_network()
+
+    def show_structure(self) -> None:
+        """Print the layers with their output sizes and the number of trained parameters."""
+        self._build().summary()
+
+    def count_parameters(self) -> int:
+        """Return the number of trainable parameters of the current structure."""
+        network = self._build()
+        return int(sum(int(np.prod(weight.shape)) for weight in network.trainable_weights))
+
+    def _add(self, kind: str, **options) -> None:
+        self._layers.append((kind, options))
+        self._reset_network()
+
+    def _reset_network(self) -> None:
+        self._network = None
+        self._runs = []
+
+    def _build(self) -> keras.Model:
+        if self._network is not None:
+            return self._network
+        if not self._layers:
+            raise StudentError("no_structure")
+        kinds = [kind for kind, _ in self._layers]
+        if kinds[-1] != "final":
+            raise StudentError(
+                "structure_incomplete",
+                reason=_text(
+                    "Die letzte Schicht muss new_layer_final() sein.",
+                    "The last layer must be new_layer_final().",
+                ),
+            )
+        if "final" in kinds[:-1]:
+            raise StudentError(
+                "structure_incomplete",
+                reason=_text(
+                    "new_layer_final() darf nur einmal ganz am Ende stehen.",
+                    "new_layer_final() may appear only once, at the very end.",
+                ),
+            )
+        layers: list[keras.layers.Layer] = [keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE, 3))]
+        flat = False
+        for kind, options in self._layers:
+            if kind in ("convolution", "pooling") and flat:
+                raise StudentError(
+                    "structure_incomplete",
+                    reason=_text(
+                        "Nach new_layer_flatten() kann keine Faltung oder Zusammenfassung "
+                        "mehr kommen.",
+                        "No convolution or pooling can follow new_layer_flatten().",
+                    ),
+                )
+            if kind == "convolution":
+                layers.append(
+                    keras.layers.Conv2D(
+                        options["count_filter"],
+                        options["size_filter"],
+                        activation=options["activation"],
+                    )
+                )
+            elif kind == "pooling":
+                layers.append(keras.layers.MaxPooling2D(options["size_filter"]))
+            elif kind == "flatten":
+                layers.append(keras.layers.Flatten())
+                flat = True
+            elif kind == "dense":
+                if not flat:
+                    layers.append(keras.layers.Flatten())
+                    flat = True
+                layers.append(
+                    keras.layers.Dense(options["count_neurons"], activation=options["activation"])
+                )
+            elif kind == "final":
+                if not flat:
+                    layers.append(keras.layers.Flatten())
+                    flat = True
+                layers.append(keras.layers.Dense(len(CATEGORIES), activation="softmax"))
+        try:
+            network = keras.Sequential(layers, name="masterclass_cnn")
+        except ValueError as error:
+            raise StudentError(
+                "structure_incomplete",
+                reason=_text(
+                    "Das Bild wird durch die Schichten zu klein. Nimm weniger Schichten oder "
+                    "kleinere Filter.",
+                    "The layers make the image too small. Use fewer layers or smaller filters.",
+                ),
+            ) from error
+        network.compile(
+            optimizer=keras.optimizers.Adam(learning_rate=LEARNING_RATE),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+        self._network = network
+        return network
+
+    # -- data --------------------------------------------------------------
+
+    def load_training_eventlist(self, eventlist: Sequence[Event]) -> None:
+        """Give the model the events it learns from."""
+        self._training = check_eventlist(eventlist, "eventlist_training")
+
+    def load_validation_eventlist(self, eventlist: Sequence[Event]) -> None:
+        """Give the model the events it is checked on after each epoch (never learned from)."""
+        self._validation = check_eventlist(eventlist, "eventlist_validation")
+
+    # -- training ----------------------------------------------------------
+
+    def train(self, count_epochs: int = 3, show_time: bool = True) -> None:
+        """Train the network for *count_epochs* passes over the training events.
+
+        Calling it again continues from where the last call stopped; the
+        learning curve then shows all calls together.
+
+        Parameters
+        ----------
+        count_epochs : int
+            How many times the network sees every training event.
+        show_time : bool
+            Print how long each epoch and the whole training took.
+        """
+        if isinstance(count_epochs, bool) or not isinstance(count_epochs, int | np.integer):
+            raise StudentError("epochs", value=count_epochs)
+        if count_epochs < 1:
+            raise StudentError("epochs", value=count_epochs)
+        if count_epochs > MAX_EPOCHS:
+            raise StudentError("epochs_too_large", value=count_epochs, maximum=MAX_EPOCHS)
+        network = self._build()
+        if self._training is None:
+            raise StudentError("no_training_data")
+        training = _stream(self._training, shuffle=True)
+        validation = _stream(self._validation, shuffle=False) if self._validation else None
+        done = sum(len(run.accuracy) for run in self._runs)
+        started = time.perf_counter()
+        try:
+            history = network.fit(
+                training,
+                validation_data=validation,
+                initial_epoch=done,
+                epochs=done + int(count_epochs),
+                shuffle=False,  # the stream already reshuffles every epoch
+                verbose=1 if show_time else 0,
+            )
+        except tf.errors.ResourceExhaustedError:
+            raise StudentError("out_of_memory") from None
+        figures = history.history
+        self._runs.append(
+            _TrainingRun(
+                accuracy=figures["accuracy"],
+                loss=figures["loss"],
+                val_accuracy=figures.get("val_accuracy", []),
+                val_loss=figures.get("val_loss", []),
+            )
+        )
+        if show_time:
+            seconds = time.perf_counter() - started
+            print(
+                _text(
+                    f"Training fertig: {count_epochs} Epoche(n) in {seconds:.0f} s.",
+                    f"Training done: {count_epochs} epoch(s) in {seconds:.0f} s.",
+                )
+            )
+
+    def show_learning_curve(self, show_accuracy: bool = True, show_loss: bool = False) -> None:
+        """Plot accuracy (and/or loss) per epoch for training and validation, all runs together."""
+        if not self._runs:
+            raise StudentError("no_learning_curve")
+        from masterclass.plots import plot_learning_curve
+
+        plot_learning_curve(self._runs, show_accuracy=show_accuracy, show_loss=show_loss)
+
+    @property
+    def history(self) -> dict[str, list[float]]:
+        """The per-epoch figures of all training runs so far, joined together."""
+        joined: dict[str, list[float]] = {
+            "accuracy": [],
+            "loss": [],
+            "val_accuracy": [],
+            "val_loss": [],
+        }
+        for run in self._runs:
+            for key in joined:
+                joined[key].extend(getattr(run, key))
+        return joined
+
+    # -- prediction --------------------------------------------------------
+
+    def predict(self, eventlist: Sequence[Event]) -> list[Event]:
+        """Let the trained network sort events.
+
+        Returns
+        -------
+        list of Event
+            New events in the same order, each with the predicted ``category``
+            and the ``probabilities`` of all four categories.
+        """
+        events = check_eventlist(eventlist)
+        if self._network is None or not self._runs:
+            raise StudentError("not_trained")
+        probabilities = self._network.predict(_stream(events, shuffle=False), verbose=0)
+        predicted = []
+        for event, row in zip(events, probabilities, strict=True):
+            chances = {category: float(p) for category, p in zip(CATEGORIES, row, strict=True)}
+            best = CATEGORIES[int(np.argmax(row))]
+            predicted.append(Event._derived(event, category=best, probabilities=chances))
+        return predicted
+
+    # -- checks ------------------------------------------------------------
+
+    @staticmethod
+    def _check_positive(name: str, value: object) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise StudentError("positive_int", name=name, value=value)
+
+    @staticmethod
+    def _check_size(name: str, value: object) -> tuple[int, int]:
+        if isinstance(value, int | np.integer) and not isinstance(value, bool) and value >= 1:
+            return (int(value), int(value))
+        if (
+            isinstance(value, tuple | list)
+            and len(value) == 2
+            and all(
+                isinstance(v, int | np.integer) and not isinstance(v, bool) and v >= 1
+                for v in value
+            )
+        ):
+            return (int(value[0]), int(value[1]))
+        raise StudentError("layer_value", name=name, expected="(3, 3)", value=value)
+
+    @staticmethod
+    def _check_activation(value: object) -> None:
+        if value not in _ACTIVATIONS:
+            raise StudentError("layer_value", name="activation", expected="'relu'", value=value)
+
+
+def _text(german: str, english: str) -> str:
+    return german if get_language() == "de" else english
+
+
+def _stream(events: list[Event], *, shuffle: bool) -> tf.data.Dataset:
+    """Return a dataset of rendered ``float32`` batches (and labels) for *events*.
+
+    Only the distinct original images are gathered (``uint8``); each batch is
+    gathered from them, rotated and mirrored inside the TensorFlow graph.
+    """
+    origins: dict[int, int] = {}
+    originals: list[np.ndarray] = []
+    index = np.empty(len(events), dtype=np.int32)
+    for position, event in enumerate(events):
+        origin = event._origin
+        slot = origins.get(id(origin))
+        if slot is None:
+            slot = origins[id(origin)] = len(originals)
+            originals.append(origin._pixels)
+        index[position] = slot
+    angles = np.array([event._angle for event in events], dtype=np.float64)
+    mirrors = np.array([event._mirror for event in events], dtype=bool)
+    transforms = inverse_transforms(angles, mirrors)
+    labels = np.array([CATEGORIES.index(event.category) for event in events], dtype=np.int32)
+    pixels = tf.constant(np.stack(originals))
+
+    dataset = tf.data.Dataset.from_tensor_slices((index, transforms, labels))
+    if shuffle:
+        seed = int(rng().integers(0, 2**31 - 1))
+        dataset = dataset.shuffle(len(events), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(BATCH_SIZE)
+
+    def render_batch(batch_index, batch_transforms, batch_labels):
+        images = tf.cast(tf.gather(pixels, batch_index), tf.float32)
+        images = tf.raw_ops.ImageProjectiveTransformV3(
+            images=images,
+            transforms=batch_transforms,
+            output_shape=tf.constant([IMAGE_SIZE, IMAGE_SIZE], dtype=tf.int32),
+            fill_value=tf.constant(0.0),
+            interpolation="BILINEAR",
+            fill_mode="CONSTANT",
+        )
+        return images / 255.0, batch_labels
+
+    return dataset.map(render_batch, num_parallel_calls=1).prefetch(2)

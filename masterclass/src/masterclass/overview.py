@@ -1,0 +1,167 @@
+"""The overview table: events per category in each list, next to the Standard Model.
+
+The Standard Model predicts how often a Z boson decays into each pair of
+particles. A detector cannot see neutrinos, so the measurable ("visible")
+branching ratios are the partial widths renormalised over the visible channels.
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+from collections.abc import Sequence
+
+from masterclass.events import CATEGORIES, Event, category_name, check_eventlist, count_by_category
+from masterclass.messages import StudentError, get_language
+
+PARTIAL_WIDTHS_PERCENT = {
+    "e": 3.3632,
+    "m": 3.3662,
+    "t": 3.3696,
+    "invisible": 20.000,
+    "q": 69.911,
+}
+"""Z branching ratios in percent (PDG): e⁺e⁻, μ⁺μ⁻, τ⁺τ⁻, neutrinos, hadrons."""
+
+
+def visible_branching_ratios() -> dict[str, float]:
+    """Return the Standard Model's share of each visible channel (fractions that sum to 1)."""
+    visible = {category: PARTIAL_WIDTHS_PERCENT[category] for category in CATEGORIES}
+    total = sum(visible.values())
+    return {category: width / total for category, width in visible.items()}
+
+
+class Overview:
+    """A table of how many events of each category are in each list.
+
+    Examples
+    --------
+    >>> overview = Overview()
+    >>> overview.add_entry("Roh", eventliste)  # doctest: +SKIP
+    >>> overview.show()  # doctest: +SKIP
+    """
+
+    def __init__(self) -> None:
+        self._entries: list[tuple[str, dict[str, int]]] = []
+
+    def add_entry(self, name: str, eventlist: Sequence[Event], overwrite: bool = False) -> None:
+        """Add a column *name* that counts the events of *eventlist* per category.
+
+        Parameters
+        ----------
+        name : str
+            The column heading, for example ``"Roh"`` or ``"Vorhersage"``.
+        eventlist : list of Event
+            The events to count.
+        overwrite : bool
+            Replace an existing column of the same name instead of refusing.
+        """
+        if not isinstance(name, str) or not name.strip():
+            raise StudentError("entry_name")
+        counts = count_by_category(check_eventlist(eventlist))
+        for position, (existing, _) in enumerate(self._entries):
+            if existing == name:
+                if not overwrite:
+                    raise StudentError("entry_exists", name=name)
+                self._entries[position] = (name, counts)
+                return
+        self._entries.append((name, counts))
+
+    def delete_entry(self, index: int) -> None:
+        """Remove the column at position *index* (counting from 0)."""
+        if (
+            isinstance(index, bool)
+            or not isinstance(index, int)
+            or not -len(self._entries) <= index < len(self._entries)
+        ):
+            raise StudentError("entry_index", value=index, count=len(self._entries))
+        del self._entries[index]
+
+    @property
+    def entries(self) -> list[tuple[str, dict[str, int]]]:
+        """The columns as ``(name, counts per category)``, in order."""
+        return [(name, dict(counts)) for name, counts in self._entries]
+
+    def table(self, show_theory: bool = True) -> tuple[list[str], list[list[str]]]:
+        """Return the header and rows of the table as text cells."""
+        theory = "Standardmodell" if get_language() == "de" else "Standard Model"
+        header = [_label("Kategorie", "category")]
+        header += [name for name, _ in self._entries]
+        if show_theory:
+            header.append(theory)
+        ratios = visible_branching_ratios()
+        rows = []
+        for category in CATEGORIES:
+            row = [f"{category} ({category_name(category)})"]
+            for _, counts in self._entries:
+                total = sum(counts.values())
+                share = counts[category] / total if total else 0.0
+                row.append(f"{counts[category]} ({100 * share:.1f} %)")
+            if show_theory:
+                row.append(f"{100 * ratios[category]:.1f} %")
+            rows.append(row)
+        total_row = [_label("Summe", "total")]
+        total_row += [f"{sum(counts.values())}" for _, counts in self._entries]
+        if show_theory:
+            total_row.append("100.0 %")
+        rows.append(total_row)
+        return header, rows
+
+    def to_text(self, show_theory: bool = True) -> str:
+        """Return the table as aligned plain text."""
+        header, rows = self.table(show_theory)
+        widths = [max(len(line[i]) for line in [header, *rows]) for i in range(len(header))]
+        lines = [
+            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+            for line in [header, *rows]
+        ]
+        lines.insert(1, "  ".join("-" * width for width in widths))
+        return "\n".join(lines)
+
+    def to_html(self, show_theory: bool = True) -> str:
+        """Return the table as an HTML fragment for Jupyter."""
+        header, rows = self.table(show_theory)
+        head = "".join(f"<th>{html.escape(cell)}</th>" for cell in header)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
+            for row in rows
+        )
+        return (
+            '<table class="masterclass-overview" style="text-align:right">'
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        )
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def __repr__(self) -> str:
+        return self.to_text()
+
+    def show(self, show_theory: bool = True) -> None:
+        """Show the table: as HTML in Jupyter, as plain text elsewhere.
+
+        Parameters
+        ----------
+        show_theory : bool
+            Add the Standard Model's visible branching ratios as a last column.
+        """
+        if not self._entries and not show_theory:
+            raise StudentError("empty_list", name="overview")
+        if _in_jupyter():
+            from IPython.display import HTML, display
+
+            display(HTML(self.to_html(show_theory)))
+        else:
+            print(self.to_text(show_theory))
+
+
+def _label(german: str, english: str) -> str:
+    return german if get_language() == "de" else english
+
+
+def _in_jupyter() -> bool:
+    shell = sys.modules.get("IPython")
+    if shell is None:
+        return False
+    ipython = shell.get_ipython()
+    return ipython is not None and type(ipython).__name__ == "ZMQInteractiveShell"
