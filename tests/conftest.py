@@ -17,6 +17,9 @@ writes into the user's real cache.
 from __future__ import annotations
 
 import os
+
+# Tests draw plots without a screen.
+os.environ.setdefault("MPLBACKEND", "Agg")
 from pathlib import Path
 
 import pytest

@@ -1,0 +1,187 @@
+"""MLModel: structure, bad input, and real training on the OPAL events (short settings)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from masterclass import (
+    MLModel,
+    StudentError,
+    augment_events,
+    calculate_prediction_accuracy,
+    load_events,
+    messages,
+    set_random_seeds,
+    show_confusion_matrix,
+    split_events_random,
+)
+from masterclass.runtime import cpu_quota
+
+
+@pytest.fixture(autouse=True)
+def _german(monkeypatch):
+    monkeypatch.delenv("MASTERCLASS_LANG", raising=False)
+    monkeypatch.setattr(messages, "_language", None)
+
+
+@pytest.fixture(scope="module")
+def events():
+    return load_events()
+
+
+def test_default_structure_has_204100_parameters(capsys):
+    model = MLModel()
+    model.load_structure_default()
+    assert model.count_parameters() == 204_100
+    model.show_structure()
+    assert "204,100" in capsys.readouterr().out
+
+
+def test_structure_built_layer_by_layer_matches_the_default():
+    model = MLModel()
+    for count in (32, 64, 64):
+        model.new_layer_convolution(count_filter=count, size_filter=(3, 3), activation="relu")
+        model.new_layer_pooling(size_filter=(3, 3))
+    model.new_layer_flatten()
+    model.new_layer_dense(count_neurons=64, activation="relu")
+    model.new_layer_final()
+    assert model.count_parameters() == 204_100
+
+
+def test_structure_errors():
+    model = MLModel()
+    with pytest.raises(StudentError, match="keine Struktur"):
+        model.show_structure()
+    model.new_layer_convolution()
+    with pytest.raises(StudentError, match="new_layer_final"):
+        model.show_structure()
+    model.delete_structure()
+    for _ in range(6):
+        model.new_layer_convolution(size_filter=(9, 9))
+        model.new_layer_pooling(size_filter=(3, 3))
+    model.new_layer_final()
+    with pytest.raises(StudentError, match="zu klein"):
+        model.show_structure()
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m: m.new_layer_convolution(count_filter=0),
+        lambda m: m.new_layer_convolution(count_filter=2.5),
+        lambda m: m.new_layer_convolution(size_filter=(3,)),
+        lambda m: m.new_layer_convolution(activation="magic"),
+        lambda m: m.new_layer_pooling(size_filter="3x3"),
+        lambda m: m.new_layer_dense(count_neurons=-4),
+    ],
+)
+def test_bad_layer_parameters(call):
+    with pytest.raises(StudentError):
+        call(MLModel())
+
+
+@pytest.mark.parametrize("epochs", [0, -1, 2.5, "3", True, None])
+def test_count_epochs_must_be_a_positive_integer(events, epochs):
+    model = MLModel()
+    model.load_structure_default()
+    model.load_training_eventlist(events[:4])
+    with pytest.raises(StudentError, match="count_epochs"):
+        model.train(count_epochs=epochs)
+
+
+def test_too_many_epochs(events):
+    model = MLModel()
+    model.load_structure_default()
+    with pytest.raises(StudentError, match="zu viel"):
+        model.train(count_epochs=1000)
+
+
+def test_training_without_structure_or_data(events):
+    model = MLModel()
+    with pytest.raises(StudentError, match="keine Struktur"):
+        model.train(count_epochs=1)
+    model.load_structure_default()
+    with pytest.raises(StudentError, match="keine Trainingsdaten"):
+        model.train(count_epochs=1)
+
+
+def test_predicting_or_plotting_before_training(events):
+    model = MLModel()
+    model.load_structure_default()
+    with pytest.raises(StudentError, match="noch nicht trainiert"):
+        model.predict(events[:5])
+    with pytest.raises(StudentError, match="keine Lernkurve"):
+        model.show_learning_curve()
+
+
+def test_loading_empty_lists_is_refused():
+    model = MLModel()
+    with pytest.raises(StudentError, match="ist leer"):
+        model.load_training_eventlist([])
+    with pytest.raises(StudentError, match="ist leer"):
+        model.load_validation_eventlist([])
+
+
+def test_cpu_quota_reads_cgroup_v2_and_v1(tmp_path):
+    (tmp_path / "cpu.max").write_text("150000 100000\n")
+    assert cpu_quota(tmp_path) == min(2, len(__import__("os").sched_getaffinity(0)))
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    v1 = tmp_path / "cpu"
+    v1.mkdir()
+    (v1 / "cpu.cfs_quota_us").write_text("100000\n")
+    (v1 / "cpu.cfs_period_us").write_text("100000\n")
+    assert cpu_quota(tmp_path) == 1
+    (v1 / "cpu.cfs_quota_us").write_text("-1\n")
+    assert cpu_quota(tmp_path) >= 1
+
+
+def _small_flow(events, seed: int):
+    """A reduced solution path that still trains on real events: small factors, 1 epoch."""
+    set_random_seeds(seed)
+    tv, test = split_events_random(events, fraction_first_block=0.3)
+    augmented = augment_events(tv, [1, 4, 4, 4])
+    training, validation = split_events_random(augmented, fraction_first_block=0.8)
+    model = MLModel()
+    model.load_structure_default()
+    model.load_training_eventlist(training)
+    model.load_validation_eventlist(validation)
+    model.train(count_epochs=1, show_time=False)
+    return model, test, model.predict(test[:60])
+
+
+@pytest.mark.slow
+def test_same_seed_gives_identical_predictions(events):
+    _, _, first = _small_flow(events, seed=11)
+    _, _, second = _small_flow(events, seed=11)
+    assert [e.category for e in first] == [e.category for e in second]
+    probabilities_a = np.array([[e.probabilities[c] for c in "qemt"] for e in first])
+    probabilities_b = np.array([[e.probabilities[c] for c in "qemt"] for e in second])
+    np.testing.assert_array_equal(probabilities_a, probabilities_b)
+
+
+@pytest.mark.slow
+def test_whole_solution_path_on_the_real_events_with_one_epoch(events, capsys):
+    set_random_seeds(1)
+    tv, test = split_events_random(events, fraction_first_block=0.3)
+    augmented = augment_events(tv, [3, 60, 60, 60])
+    training, validation = split_events_random(augmented, fraction_first_block=0.8)
+    model = MLModel()
+    model.load_structure_default()
+    model.load_training_eventlist(training)
+    model.load_validation_eventlist(validation)
+    model.train(count_epochs=1)
+    model.train(count_epochs=1, show_time=False)  # continues training
+    assert len(model.history["accuracy"]) == 2
+    assert len(model.history["val_accuracy"]) == 2
+    model.show_learning_curve(show_accuracy=True, show_loss=True)
+    predicted = model.predict(test)
+    assert len(predicted) == len(test)
+    assert [e.filename for e in predicted] == [e.filename for e in test]
+    for event in predicted[:20]:
+        assert sum(event.probabilities.values()) == pytest.approx(1.0, abs=1e-4)
+        assert event.category == max(event.probabilities, key=event.probabilities.get)
+    accuracy = calculate_prediction_accuracy(test, predicted)
+    assert 0.0 <= accuracy <= 1.0
+    show_confusion_matrix(test, predicted)
+    assert "Training fertig" in capsys.readouterr().out
