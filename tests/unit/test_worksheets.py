@@ -74,7 +74,9 @@ def apply_ci_settings(nb: nbformat.NotebookNode, name: str) -> nbformat.Notebook
         cells[cell_id].source = source
     for cell_id, pairs in CI_TEXT.get(name, {}).items():
         for old, new in pairs:
-            assert cells[cell_id].source.count(old) == 1, f"{name}/{cell_id}: {old!r} not found once"
+            assert cells[cell_id].source.count(old) == 1, (
+                f"{name}/{cell_id}: {old!r} not found once"
+            )
             cells[cell_id].source = cells[cell_id].source.replace(old, new)
     return nb
 
@@ -92,7 +94,11 @@ def code_without_prose(source: str) -> list[tuple[int, str]]:
     return tokens
 
 
-_FSTRING_TYPES = {getattr(tokenize, n) for n in ("FSTRING_START", "FSTRING_MIDDLE", "FSTRING_END") if hasattr(tokenize, n)}
+_FSTRING_TYPES = {
+    getattr(tokenize, n)
+    for n in ("FSTRING_START", "FSTRING_MIDDLE", "FSTRING_END")
+    if hasattr(tokenize, n)
+}
 
 
 def all_text(nb: nbformat.NotebookNode) -> str:
@@ -122,7 +128,7 @@ def test_generated_files_are_up_to_date():
 def test_german_and_english_have_the_same_cells_and_code(name):
     de, en = read(source_notebook("de", name)), read(source_notebook("en", name))
     assert [c.id for c in de.cells] == [c.id for c in en.cells]
-    for cell_de, cell_en in zip(de.cells, en.cells):
+    for cell_de, cell_en in zip(de.cells, en.cells, strict=True):
         assert cell_de.cell_type == cell_en.cell_type, cell_de.id
         assert cell_de.metadata == cell_en.metadata, cell_de.id
         if cell_de.cell_type == "code":
@@ -162,12 +168,14 @@ def test_gap_fill_has_graded_validity_checks_for_every_gap():
     assert gaps == ["gap-fraction", "gap-factors", "gap-epochs"]
     assert checks == ["check-fraction", "check-factors", "check-epochs"]
     ids = [c.id for c in nb.cells]
-    for gap, check in zip(gaps, checks):
+    for gap, check in zip(gaps, checks, strict=True):
         assert ids.index(check) == ids.index(gap) + 1, "each check follows its gap directly"
 
 
 def test_student_view_of_a_gap_is_the_stub():
-    code = build.clear_solutions("x = (\n    ### BEGIN SOLUTION\n    0.3\n    ### END SOLUTION\n)", "de")
+    code = build.clear_solutions(
+        "x = (\n    ### BEGIN SOLUTION\n    0.3\n    ### END SOLUTION\n)", "de"
+    )
     assert code == "x = (\n    ...  # ✏️ hier ausfüllen\n)"
     namespace = {}
     exec(code, namespace)
@@ -195,7 +203,10 @@ def test_bad_notebook_sources_are_rejected_with_the_line(tmp_path, text, message
 
 def test_phrases_pick_the_language():
     assert build.pick_language('print("[[de: Hallo || en: Hello]]")', "en") == 'print("Hello")'
-    assert build.pick_language("# [[de: eins || en: one]] [[de: zwei || en: two]]", "de") == "# eins zwei"
+    assert (
+        build.pick_language("# [[de: eins || en: one]] [[de: zwei || en: two]]", "de")
+        == "# eins zwei"
+    )
 
 
 # ---------------------------------------------------------------- fast: the game
@@ -327,7 +338,11 @@ def errors(nb) -> list[str]:
 @pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize(
     "path",
-    ["source/jupyter/jupyter.ipynb", "source/minimal/minimal.ipynb", "tutor/z_boson_solution.ipynb"],
+    [
+        "source/jupyter/jupyter.ipynb",
+        "source/minimal/minimal.ipynb",
+        "tutor/z_boson_solution.ipynb",
+    ],
 )
 def test_notebook_runs(lang, path, tmp_path, monkeypatch):
     name = Path(path).stem.removesuffix("_solution")
@@ -392,7 +407,9 @@ def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=1200,
     )
-    assert result.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{result.stdout}\n{result.stderr[-4000:]}"
+    assert result.returncode == 0, (
+        f"nbgrader {' '.join(args)} failed:\n{result.stdout}\n{result.stderr[-4000:]}"
+    )
     return result
 
 
@@ -429,7 +446,9 @@ def test_release_contains_no_solutions(lang, tmp_path):
         source = read(source_notebook(lang, name))
         for cell in released.cells:
             region = [ln.strip() for ln in cell.source.split("\n")]
-            leaked = [ln for ln in solution_lines(source) if ln in region and not ln.startswith("#")]
+            leaked = [
+                ln for ln in solution_lines(source) if ln in region and not ln.startswith("#")
+            ]
             assert not leaked, f"{assignment}: solution text in the release: {leaked}"
         if any(c.metadata.get("nbgrader", {}).get("solution") for c in source.cells):
             assert build.CODE_STUB[lang] in text
@@ -453,7 +472,9 @@ def test_autograde_gives_full_marks_for_the_solution_and_zero_for_the_blank(tmp_
         filled = read(course / "release" / assignment / f"{name}.ipynb")
         for cell in filled.cells:
             if cell.metadata.get("nbgrader", {}).get("solution"):
-                cell.source = overrides.get(cell.id) or build.strip_solution_markers(source[cell.id].source)
+                cell.source = overrides.get(cell.id) or build.strip_solution_markers(
+                    source[cell.id].source
+                )
         for student, nb in (("solution", filled), ("blank", released)):
             target = course / "submitted" / student / assignment / f"{name}.ipynb"
             target.parent.mkdir(parents=True)
@@ -464,7 +485,9 @@ def test_autograde_gives_full_marks_for_the_solution_and_zero_for_the_blank(tmp_
             full = gradebook.find_submission(assignment, "solution")
             blank = gradebook.find_submission(assignment, "blank")
             assert full.max_score > 0
-            assert full.score == full.max_score, f"{assignment}: solution scored {full.score}/{full.max_score}"
+            assert full.score == full.max_score, (
+                f"{assignment}: solution scored {full.score}/{full.max_score}"
+            )
             assert blank.score == 0, f"{assignment}: blank scored {blank.score}"
 
 
@@ -497,7 +520,19 @@ def test_sheets_print_to_pdf_with_ink_on_the_page(tmp_path):
     assert all(p.read_bytes().startswith(b"%PDF") for p in pdfs)
     page = tmp_path / "page"
     subprocess.run(
-        ["pdftoppm", "-r", "40", "-png", "-f", "1", "-l", "1", "-singlefile", tmp_path / "de" / "tasks.pdf", page],
+        [
+            "pdftoppm",
+            "-r",
+            "40",
+            "-png",
+            "-f",
+            "1",
+            "-l",
+            "1",
+            "-singlefile",
+            tmp_path / "de" / "tasks.pdf",
+            page,
+        ],
         check=True,
     )
     pixels = np.asarray(Image.open(f"{page}.png").convert("L"))

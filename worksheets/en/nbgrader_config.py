@@ -9,7 +9,7 @@ c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
 # The gaps are values inside parentheses or whole lines. The default stub
 # (`raise NotImplementedError()`) would be a syntax error inside parentheses and
 # a scary traceback for a 15-year-old; an Ellipsis lets the friendly checks speak.
-c.ClearSolutions.code_stub = {"python": '...  # ✏️ fill in here'}
+c.ClearSolutions.code_stub = {"python": "...  # ✏️ fill in here"}
 
 # Autograding re-runs the training; that one cell takes minutes on a busy
 # server, far beyond nbgrader's default of 30 s per cell.

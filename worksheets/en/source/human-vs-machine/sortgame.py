@@ -94,7 +94,7 @@ class SortGame:
         display(self.widget)
 
     def start(self) -> None:
-        """Start (or restart) the round: clear the answers, show the first event, start the clock."""
+        """Start (or restart) the round: clear the answers, show the first event, start timing."""
         self.guesses = []
         self.finished_at = None
         self.started_at = self._clock()
@@ -143,19 +143,19 @@ class SortGame:
     @property
     def correct(self) -> int:
         """How many of the pair's answers are right."""
-        return sum(g == e.category for g, e in zip(self.guesses, self.events))
+        return sum(g == e.category for g, e in zip(self.guesses, self.events, strict=False))
 
 
 def count_correct(events: Sequence, predicted: Sequence) -> int:
     """How many predicted categories match the true ones, position by position."""
-    return sum(p.category == e.category for e, p in zip(events, predicted))
+    return sum(p.category == e.category for e, p in zip(events, predicted, strict=True))
 
 
 def disagreements(game: SortGame, predicted: Sequence) -> list[tuple]:
     """``(event, human, network)`` for every event where the pair and the network differ."""
     return [
         (event, guess, network.category)
-        for event, guess, network in zip(game.events, game.guesses, predicted)
+        for event, guess, network in zip(game.events, game.guesses, predicted, strict=False)
         if guess != network.category
     ]
 
@@ -171,7 +171,7 @@ def show_disagreements(game: SortGame, predicted: Sequence, labels: Sequence[str
     shown = rows[:count]
     if shown:
         figure, axes = plt.subplots(1, len(shown), figsize=(3 * len(shown), 3.6), squeeze=False)
-        for axis, (event, guess, network) in zip(axes[0], shown):
+        for axis, (event, guess, network) in zip(axes[0], shown, strict=True):
             axis.imshow(np.asarray(event.image))
             axis.set_axis_off()
             axis.set_title(
