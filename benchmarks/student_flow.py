@@ -1,0 +1,171 @@
+"""Benchmark the worksheet's solution path on the real OPAL events: memory, time, accuracy.
+
+Each seed runs in a fresh Python process (so imports and peak memory count in
+full), the same flow as the upstream figures in ``../shared/MACHINE.md``:
+622 events, ``fraction_first_block=0.3``, factors ``[3, 60, 60, 60]``, an 80/20
+training/validation split, the default network, 3 epochs, prediction on the
+test split. The summary gives medians over the seeds.
+
+Usage::
+
+    python benchmarks/student_flow.py                 # 5 seeds, 3 epochs
+    python benchmarks/student_flow.py --seeds 1 2 3 --json out.json
+
+This is a benchmark, not a test: it asserts nothing. The figures go into
+``docs/toolkit.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+STAGES = ("import", "load", "split", "augment", "build", "train", "predict")
+
+
+def run_flow(seed: int, epochs: int) -> dict:
+    """Run the solution path once in this process; return the measured figures."""
+    import resource
+
+    timings: dict[str, float] = {}
+    started = last = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal last
+        now = time.perf_counter()
+        timings[stage] = now - last
+        last = now
+
+    import masterclass
+    from masterclass import (
+        MLModel,
+        augment_events,
+        calculate_prediction_accuracy,
+        load_events,
+        set_random_seeds,
+        split_events_random,
+    )
+    from masterclass.plots import recall_per_category
+
+    masterclass.MLModel  # noqa: B018 - count the TensorFlow import in "import"
+    lap("import")
+    set_random_seeds(seed)
+    events = load_events()
+    lap("load")
+    tv, test = split_events_random(events, fraction_first_block=0.3)
+    lap("split")
+    augmented = augment_events(tv, [3, 60, 60, 60])
+    training, validation = split_events_random(augmented, fraction_first_block=0.8)
+    lap("augment")
+    model = MLModel()
+    model.load_structure_default()
+    model.load_training_eventlist(training)
+    model.load_validation_eventlist(validation)
+    lap("build")
+    model.train(count_epochs=epochs, show_time=False)
+    lap("train")
+    predicted = model.predict(test)
+    lap("predict")
+    total = time.perf_counter() - started
+    return {
+        "seed": seed,
+        "epochs": epochs,
+        "training_images": len(training),
+        "test_events": len(test),
+        "seconds": timings,
+        "total_seconds": total,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "accuracy": calculate_prediction_accuracy(test, predicted),
+        "recall": recall_per_category(test, predicted),
+    }
+
+
+def run_in_fresh_process(seed: int, epochs: int) -> dict:
+    """Run one seed in a new interpreter and return its figures."""
+    command = [sys.executable, __file__, "--child", str(seed), "--epochs", str(epochs)]
+    result = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy())
+    if result.returncode != 0:
+        sys.stderr.write(result.stderr)
+        raise SystemExit(f"seed {seed} failed with exit code {result.returncode}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def summarise(runs: list[dict]) -> dict:
+    """Return the medians over all runs."""
+
+    def median(values):
+        return statistics.median(values)
+
+    return {
+        "runs": len(runs),
+        "cores": os.cpu_count(),
+        "peak_rss_mb": median([r["peak_rss_mb"] for r in runs]),
+        "peak_rss_mb_max": max(r["peak_rss_mb"] for r in runs),
+        "total_seconds": median([r["total_seconds"] for r in runs]),
+        "seconds": {s: median([r["seconds"][s] for r in runs]) for s in STAGES},
+        "accuracy": median([r["accuracy"] for r in runs]),
+        "accuracy_all": [round(r["accuracy"], 4) for r in runs],
+        "recall": {
+            c: median([r["recall"][c] for r in runs if r["recall"][c] == r["recall"][c]])
+            for c in "qemt"
+        },
+    }
+
+
+def print_report(runs: list[dict], summary: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Solution path, {summary['cores']} cores, medians over {len(runs)} seeds")
+    table.add_column("seed")
+    table.add_column("peak RSS MB", justify="right")
+    for stage in STAGES:
+        table.add_column(f"{stage} s", justify="right")
+    table.add_column("total s", justify="right")
+    table.add_column("accuracy", justify="right")
+    table.add_column("recall q/e/m/t", justify="right")
+    for run in [*runs, {**summary, "seed": "median"}]:
+        table.add_row(
+            str(run["seed"]),
+            f"{run['peak_rss_mb']:.0f}",
+            *(f"{run['seconds'][s]:.1f}" for s in STAGES),
+            f"{run['total_seconds']:.1f}",
+            f"{run['accuracy']:.3f}",
+            "/".join(f"{run['recall'][c]:.2f}" for c in "qemt"),
+        )
+    Console().print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--json", help="also write all figures to this file")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.child is not None:
+        print(json.dumps(run_flow(arguments.child, arguments.epochs)))
+        return
+    shared = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared")
+    shared_events = os.path.normpath(os.path.join(shared, "opal-events"))
+    if "MASTERCLASS_DATA_DIR" not in os.environ and os.path.isdir(shared_events):
+        os.environ["MASTERCLASS_DATA_DIR"] = shared_events
+    runs = []
+    for seed in arguments.seeds:
+        started = time.perf_counter()
+        runs.append(run_in_fresh_process(seed, arguments.epochs))
+        print(f"seed {seed}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    summary = summarise(runs)
+    print_report(runs, summary)
+    if arguments.json:
+        with open(arguments.json, "w") as handle:
+            json.dump({"summary": summary, "runs": runs}, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()
