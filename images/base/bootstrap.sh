@@ -13,7 +13,9 @@ set -euo pipefail
 image="${1:-masterclass/debian-base:bookworm}"
 suite="${2:-bookworm}"
 
-if docker image inspect "$image" >/dev/null 2>&1; then
+# Bump when the recipe below changes, so an outdated local base is rebuilt.
+recipe=2
+if [[ "$(docker image inspect -f '{{index .Config.Labels "org.masterclass.base-recipe"}}' "$image" 2>/dev/null)" == "$recipe" ]]; then
     echo "base image $image already present, reusing it"
     exit 0
 fi
@@ -26,9 +28,17 @@ command -v mmdebstrap >/dev/null || {
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-# apt lists and caches are dropped so they don't bloat every image built on top.
+# Like the official slim images: no man pages, docs (but their copyright files), info or
+# translations, also for every package installed on top later (the dpkg options stay in
+# /etc/dpkg/dpkg.cfg.d). apt lists and caches are dropped so no image carries them.
 mmdebstrap --variant=minbase --include=ca-certificates \
     --aptopt='APT::Install-Recommends "false"' \
+    --dpkgopt='path-exclude=/usr/share/man/*' \
+    --dpkgopt='path-exclude=/usr/share/info/*' \
+    --dpkgopt='path-exclude=/usr/share/locale/*' \
+    --dpkgopt='path-include=/usr/share/locale/locale.alias' \
+    --dpkgopt='path-exclude=/usr/share/doc/*' \
+    --dpkgopt='path-include=/usr/share/doc/*/copyright' \
     --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin' \
     "$suite" "$tmp/base.tar"
 
@@ -36,5 +46,6 @@ mmdebstrap --variant=minbase --include=ca-certificates \
 docker import \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'CMD ["bash"]' \
+    --change "LABEL org.masterclass.base-recipe=$recipe" \
     "$tmp/base.tar" "$image"
 echo "created base image $image"

@@ -1,8 +1,10 @@
 """Fixtures for the integration tier: a real Docker engine and the built images.
 
-Every container a test starts is named with :data:`PREFIX`; at the end of the session
-all of them are removed by that prefix. When a test fails, the containers it started are
-described (state, OOM flag, exit code, logs) before they are removed.
+Every container a test starts is named with :data:`PREFIX` followed by this session's
+id (:data:`SESSION_PREFIX`); at the end of the session all of them are removed by that
+prefix, and the session fails if any is left. The id keeps concurrent sessions on one
+engine (developers sharing a machine) from removing each other's containers. When a test
+fails, the containers it started are described (state, limits, logs) before removal.
 
 The images are built beforehand by ``make images`` (``make test`` does it); the tests
 never build them. A missing engine or image fails loudly: CI installs and starts the
@@ -21,6 +23,8 @@ import pytest
 
 #: Name prefix of every container the integration tests start.
 PREFIX = "mctest-"
+#: The prefix of this session's containers.
+SESSION_PREFIX = f"{PREFIX}{uuid.uuid4().hex[:6]}-"
 
 STUDENT_IMAGE = os.environ.get("STUDENT_IMAGE", "masterclass/student:latest")
 HUB_IMAGE = os.environ.get("HUB_IMAGE", "masterclass/hub:latest")
@@ -33,10 +37,10 @@ def docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.C
     )
 
 
-def containers_with_prefix() -> list[str]:
-    """Names of all containers (running or not) whose name starts with PREFIX."""
-    listed = docker("ps", "--all", "--filter", f"name=^{PREFIX}", "--format", "{{.Names}}")
-    return [name for name in listed.stdout.split() if name.startswith(PREFIX)]
+def containers_with_prefix(prefix: str = SESSION_PREFIX) -> list[str]:
+    """Names of all containers (running or not) whose name starts with ``prefix``."""
+    listed = docker("ps", "--all", "--filter", f"name=^{prefix}", "--format", "{{.Names}}")
+    return [name for name in listed.stdout.split() if name.startswith(prefix)]
 
 
 def remove_by_prefix() -> None:
@@ -102,7 +106,6 @@ def docker_engine():
             f"no Docker engine answers ({info.stderr.strip()}); run .ci/ensure-docker",
             pytrace=False,
         )
-    remove_by_prefix()
     yield info.stdout.strip()
     remove_by_prefix()
     left = containers_with_prefix()
@@ -144,7 +147,7 @@ def run_container(request, docker_engine):
     started: list[str] = []
 
     def run(image, *command, memory="8g", cpus=None, timeout=600, env=None) -> Run:
-        name = f"{PREFIX}{request.node.name[:40].strip('_')}-{uuid.uuid4().hex[:8]}"
+        name = f"{SESSION_PREFIX}{request.node.name[:40].strip('_')}-{uuid.uuid4().hex[:6]}"
         name = "".join(c if c.isalnum() or c in "_.-" else "-" for c in name)
         args = ["run", "--detach", "--name", name, "--memory", memory, "--memory-swap", memory]
         if cpus is not None:
