@@ -8,6 +8,7 @@ and mirror transform, so memory stays flat however large the augmentation.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Sequence
@@ -23,8 +24,27 @@ from masterclass.runtime import configure_tensorflow_threads, current_seed, rng
 # Hide TensorFlow's start-up chatter about CPU instructions; pairs cannot act on it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras
-import tensorflow as tf
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Send file descriptor 2 to /dev/null for a moment.
+
+    TensorFlow's native libraries log before their log level is read, straight to
+    fd 2, which Jupyter shows in the notebook; Python exceptions are unaffected.
+    """
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+with _native_stderr_silenced():
+    import keras
+    import tensorflow as tf
 
 configure_tensorflow_threads()
 if current_seed() is not None:
