@@ -16,6 +16,7 @@ from masterclass import (
     show_confusion_matrix,
     split_events_random,
 )
+from masterclass.results import read_results
 from masterclass.runtime import cpu_quota
 
 
@@ -161,7 +162,11 @@ def test_same_seed_gives_identical_predictions(events):
 
 
 @pytest.mark.slow
-def test_whole_solution_path_on_the_real_events_with_one_epoch(events, capsys):
+def test_whole_solution_path_on_the_real_events_with_one_epoch(
+    events, capsys, tmp_path, monkeypatch
+):
+    results_file = tmp_path / "masterclass-results.json"
+    monkeypatch.setenv("MASTERCLASS_RESULTS_FILE", str(results_file))
     set_random_seeds(1)
     tv, test = split_events_random(events, fraction_first_block=0.3)
     augmented = augment_events(tv, [3, 60, 60, 60])
@@ -185,3 +190,7 @@ def test_whole_solution_path_on_the_real_events_with_one_epoch(events, capsys):
     assert 0.0 <= accuracy <= 1.0
     show_confusion_matrix(test, predicted)
     assert "Training fertig" in capsys.readouterr().out
+    results = read_results(results_file)
+    assert results["epochs"] == 2
+    assert results["augmentation_factors"] == {"q": 3, "e": 60, "m": 60, "t": 60}
+    assert results["test_accuracy"] == pytest.approx(accuracy)

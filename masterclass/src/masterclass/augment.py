@@ -14,6 +14,7 @@ import numpy as np
 
 from masterclass.events import CATEGORIES, Event, check_eventlist
 from masterclass.messages import StudentError
+from masterclass.results import record
 from masterclass.runtime import rng
 
 MAX_FACTOR = 200
@@ -59,6 +60,7 @@ def augment_events(eventlist: Sequence[Event], factor: int | Sequence[int]) -> l
             mirror = (i + first_mirrored) % 2 == 1
             copies.append(Event._derived(event, angle=float(angles[i]), mirror=bool(mirror)))
     order = generator.permutation(len(copies))
+    record(augmentation_factors=factors)
     return [copies[i] for i in order]
 
 

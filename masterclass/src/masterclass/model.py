@@ -19,6 +19,7 @@ import numpy as np
 from masterclass.augment import IMAGE_SIZE, inverse_transforms
 from masterclass.events import CATEGORIES, Event, check_eventlist
 from masterclass.messages import StudentError, get_language
+from masterclass.results import record
 from masterclass.runtime import configure_tensorflow_threads, current_seed, rng
 
 # Hide TensorFlow's start-up chatter about CPU instructions; pairs cannot act on it.
@@ -298,6 +299,11 @@ class MLModel:
                 val_accuracy=figures.get("val_accuracy", []),
                 val_loss=figures.get("val_loss", []),
             )
+        )
+        record(
+            epochs=done + int(count_epochs),
+            training_images=len(self._training),
+            validation_accuracy=(self._runs[-1].val_accuracy or [None])[-1],
         )
         if show_time:
             seconds = time.perf_counter() - started

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from masterclass.events import CATEGORIES, Event, category_name, check_eventlist, count_by_category
 from masterclass.messages import StudentError, get_language
+from masterclass.results import record
 
 PARTIAL_WIDTHS_PERCENT = {
     "e": 3.3632,
@@ -58,7 +59,13 @@ class Overview:
         """
         if not isinstance(name, str) or not name.strip():
             raise StudentError("entry_name")
-        counts = count_by_category(check_eventlist(eventlist))
+        events = check_eventlist(eventlist)
+        counts = count_by_category(events)
+        if all(event.probabilities is not None for event in events):
+            total = len(events)
+            record(
+                measured_ratios={c: counts[c] / total for c in CATEGORIES}, measured_events=total
+            )
         for position, (existing, _) in enumerate(self._entries):
             if existing == name:
                 if not overwrite:

@@ -8,6 +8,7 @@ import numpy as np
 
 from masterclass.events import CATEGORIES, Event, category_name, check_eventlist
 from masterclass.messages import StudentError, get_language
+from masterclass.results import record
 
 
 def _pyplot():
@@ -86,7 +87,9 @@ def calculate_prediction_accuracy(
     0.93
     """
     matrix = confusion_matrix(true_list, predicted_list)
-    return float(np.trace(matrix) / matrix.sum())
+    accuracy = float(np.trace(matrix) / matrix.sum())
+    record(test_accuracy=accuracy, test_events=int(matrix.sum()))
+    return accuracy
 
 
 def recall_per_category(
@@ -123,6 +126,7 @@ def show_confusion_matrix(true_list: Sequence[Event], predicted_list: Sequence[E
     figure.tight_layout()
     plt.show()
     accuracy = float(np.trace(matrix) / matrix.sum())
+    record(test_accuracy=accuracy, test_events=int(matrix.sum()))
     print(
         _text(
             f"Gesamtgenauigkeit der Vorhersage: {accuracy:.4f}",
