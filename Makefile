@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/pip
 PYTEST := $(BIN)/pytest
 
-.PHONY: help install test test-fast lint format bench data clean up down
+.PHONY: help install test test-fast tools lint format bench data clean up down
 .PHONY: docker images base-image lock wheelhouse image-sizes
 
 # Image tags (override on the command line: make images STUDENT_IMAGE=...).
@@ -27,8 +27,11 @@ $(VENV)/.installed: masterclass/pyproject.toml requirements-dev.txt
 
 install: $(VENV)/.installed ## Create .venv with the package and everything the tests need.
 
-test: install ## Run the whole suite (unit and integration tiers).
+test: install tools images ## Run the whole suite: unit tier, then integration tier on real containers.
 	$(PYTEST) tests
+
+tools: ## Make sure Chromium and pdftoppm are there (as root, installs Debian's packages).
+	.ci/ensure-tools
 
 test-fast: install ## Run only the fast tier (no Docker).
 	$(PYTEST) -m "not docker and not slow" tests
