@@ -19,7 +19,7 @@ from typing import Annotated
 
 import typer
 
-from masterclass import data
+from masterclass import classday, data
 
 EXIT_DATA_ERROR = 1
 
@@ -50,6 +50,7 @@ data_app = typer.Typer(
     rich_markup_mode="markdown",
 )
 app.add_typer(data_app, name="data")
+app.add_typer(classday.class_app, name="class")
 
 
 @contextmanager

@@ -1,0 +1,293 @@
+"""Printable login cards of a class: one A4 PDF with the pairs' cards, a tutor sheet and a summary.
+
+Page layout (A4 portrait):
+
+- **cards**: 8 cards per page (2 × 4, each 105 × 74 mm, cut along the grey lines). A
+  card shows the hub address, the username, the passphrase, a QR code that opens the
+  login page with the username filled in (``<url>/hub/login?username=pair-01``) and
+  three "how to start" steps in the class language;
+- **tutor sheet**: the tutors' logins and every pair's login, for a pair that lost
+  its card (:data:`TUTOR_ROWS` pairs per page);
+- **organiser summary**: class, address, numbers, and the commands of the day.
+
+The PDF holds plaintext passphrases, so it is written with mode 600. PDF: reportlab;
+QR codes: segno, drawn as vector squares so that they print sharp at any size.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+import segno
+from reportlab.lib.colors import Color, black
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.units import mm
+from reportlab.lib.utils import simpleSplit
+from reportlab.pdfgen.canvas import Canvas
+
+#: Cards on one page (2 columns × 4 rows of A7 landscape cards).
+COLUMNS, ROWS = 2, 4
+CARDS_PER_PAGE = COLUMNS * ROWS
+#: Pair rows on one page of the tutor sheet.
+TUTOR_ROWS = 40
+
+_GREY = Color(0.6, 0.6, 0.6)
+
+TEXT = {
+    "de": {
+        "title": "Masterclass: Teilchenphysik mit maschinellem Lernen",
+        "address": "Adresse",
+        "username": "Benutzername",
+        "passphrase": "Passwort",
+        "start": "So geht's los",
+        "steps": [
+            "QR-Code scannen oder die Adresse im Browser öffnen.",
+            "Passwort eintippen (der Benutzername ist schon da).",
+            "„Anmelden“: euer JupyterLab startet (bis zu 1 Minute).",
+        ],
+        "tutor_sheet": "Tutorenblatt",
+        "tutor_intro": (
+            "Tutoren melden sich mit ihrem eigenen Login an und können jedem Paar helfen "
+            "(Server öffnen, starten, stoppen). Die Liste der Paare ist für verlorene Karten."
+        ),
+        "tutors": "Tutoren",
+        "pairs": "Paare",
+        "summary": "Übersicht für die Organisation",
+    },
+    "en": {
+        "title": "Masterclass: particle physics with machine learning",
+        "address": "Address",
+        "username": "Username",
+        "passphrase": "Passphrase",
+        "start": "How to start",
+        "steps": [
+            "Scan the QR code or open the address in a browser.",
+            "Type the passphrase (the username is filled in).",
+            "Sign in: your JupyterLab starts (up to a minute).",
+        ],
+        "tutor_sheet": "Tutor sheet",
+        "tutor_intro": (
+            "Tutors log in with their own login and can help every pair (open, start and "
+            "stop its server). The list of pairs is for lost cards."
+        ),
+        "tutors": "Tutors",
+        "pairs": "Pairs",
+        "summary": "Organiser summary",
+    },
+}
+
+LANGUAGES = tuple(TEXT)
+
+
+def login_url(base_url: str, username: str) -> str:
+    """The address a card's QR code opens: the login page with the username filled in."""
+    return f"{base_url.rstrip('/')}/hub/login?username={username}"
+
+
+def page_count(pairs: int) -> int:
+    """Pages of a class's PDF: card pages, tutor-sheet pages and the one summary page."""
+    return math.ceil(pairs / CARDS_PER_PAGE) + max(1, math.ceil(pairs / TUTOR_ROWS)) + 1
+
+
+def render(
+    class_name: str,
+    url: str,
+    logins: dict[str, str],
+    lang: str = "de",
+    created: str | None = None,
+) -> bytes:
+    """The PDF (bytes) for ``logins`` (username → passphrase: pairs and tutors)."""
+    if lang not in TEXT:
+        raise ValueError(f"unknown class language {lang!r}; use one of {', '.join(LANGUAGES)}")
+    text = TEXT[lang]
+    pairs = sorted(u for u in logins if u.startswith("pair-"))
+    tutors = sorted(u for u in logins if u.startswith("tutor-"))
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer, pagesize=A4, pageCompression=1)
+    canvas.setTitle(f"{class_name}: login cards")
+    canvas.setAuthor("Masterclass Hub")
+    for start in range(0, len(pairs), CARDS_PER_PAGE):
+        _card_page(canvas, class_name, url, text, pairs[start : start + CARDS_PER_PAGE], logins)
+    _tutor_sheet(canvas, class_name, url, text, tutors, pairs, logins)
+    _summary(canvas, class_name, url, text, len(pairs), len(tutors), created)
+    canvas.save()
+    return buffer.getvalue()
+
+
+def write(path: str | os.PathLike, pdf: bytes) -> Path:
+    """Write ``pdf`` to ``path`` atomically with mode 600 (it holds passphrases)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o600)
+            f.write(pdf)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+# --------------------------------------------------------------------------- drawing
+
+
+def _qr(canvas: Canvas, data: str, x: float, y: float, size: float) -> None:
+    """Draw the QR code of ``data`` as black squares in a ``size`` square at (x, y)."""
+    code = segno.make_qr(data, error="m")
+    matrix = code.matrix
+    quiet = 2  # modules of white border; the card's margin adds the rest
+    n = len(matrix) + 2 * quiet
+    module = size / n
+    canvas.setFillColor(black)
+    for row, line in enumerate(matrix):
+        run_start = None
+        for col, dark in enumerate([*line, 0]):
+            if dark and run_start is None:
+                run_start = col
+            elif not dark and run_start is not None:
+                canvas.rect(
+                    x + (quiet + run_start) * module,
+                    y + size - (quiet + row + 1) * module,
+                    (col - run_start) * module,
+                    module,
+                    stroke=0,
+                    fill=1,
+                )
+                run_start = None
+
+
+def _card_page(canvas, class_name, url, text, usernames, logins) -> None:
+    width, height = A4
+    card_w, card_h = width / COLUMNS, height / ROWS
+    canvas.setStrokeColor(_GREY)
+    canvas.setLineWidth(0.3)
+    canvas.setDash(2, 3)
+    for col in range(1, COLUMNS):
+        canvas.line(col * card_w, 0, col * card_w, height)
+    for row in range(1, ROWS):
+        canvas.line(0, row * card_h, width, row * card_h)
+    canvas.setDash()
+    for index, username in enumerate(usernames):
+        col, row = index % COLUMNS, index // COLUMNS
+        x0, y0 = col * card_w, height - (row + 1) * card_h
+        _card(canvas, x0, y0, card_w, card_h, class_name, url, text, username, logins[username])
+    canvas.showPage()
+
+
+def _card(canvas, x0, y0, w, h, class_name, url, text, username, passphrase) -> None:
+    pad = 6 * mm
+    qr_size = 34 * mm
+    top = y0 + h - pad
+    canvas.setFillColor(black)
+    canvas.setFont("Helvetica", 6.5)
+    canvas.drawString(x0 + pad, top - 2, _fit(canvas, text["title"], "Helvetica", 6.5, w - 2 * pad))
+    canvas.setFont("Helvetica-Oblique", 7)
+    canvas.drawString(
+        x0 + pad, top - 11, _fit(canvas, class_name, "Helvetica-Oblique", 7, w - 2 * pad)
+    )
+    text_w = w - 2 * pad - qr_size - 3 * mm
+    y = top - 25
+    for label, value, font, size in (
+        (text["username"], username, "Helvetica-Bold", 15),
+        (text["passphrase"], passphrase, "Courier-Bold", 11),
+        (text["address"], url, "Helvetica", 8),
+    ):
+        canvas.setFont("Helvetica", 6.5)
+        canvas.drawString(x0 + pad, y, label)
+        canvas.setFont(font, size)
+        canvas.drawString(x0 + pad, y - size - 1, _fit(canvas, value, font, size, text_w))
+        y -= size + 13
+    _qr(canvas, login_url(url, username), x0 + w - pad - qr_size, top - 15 - qr_size, qr_size)
+    canvas.setFont("Helvetica-Bold", 7.5)
+    y = y0 + pad + 3 * 9
+    canvas.drawString(x0 + pad, y, text["start"])
+    canvas.setFont("Helvetica", 7.5)
+    for number, step in enumerate(text["steps"], 1):
+        y -= 9
+        canvas.drawString(
+            x0 + pad, y, _fit(canvas, f"{number}. {step}", "Helvetica", 7.5, w - 2 * pad)
+        )
+
+
+def _fit(canvas, value: str, font: str, size: float, width: float) -> str:
+    """``value`` shortened with an ellipsis so that it fits ``width``."""
+    if canvas.stringWidth(value, font, size) <= width:
+        return value
+    while value and canvas.stringWidth(value + "…", font, size) > width:
+        value = value[:-1]
+    return value + "…"
+
+
+def _header(canvas, heading: str, class_name: str, url: str) -> float:
+    width, height = A4
+    canvas.setFont("Helvetica-Bold", 16)
+    canvas.drawString(20 * mm, height - 25 * mm, heading)
+    canvas.setFont("Helvetica", 10)
+    canvas.drawString(
+        20 * mm, height - 32 * mm, _fit(canvas, class_name, "Helvetica", 10, width - 40 * mm)
+    )
+    canvas.drawString(20 * mm, height - 38 * mm, url)
+    return height - 50 * mm
+
+
+def _table(canvas, y: float, rows: list[tuple[str, str]]) -> float:
+    for username, passphrase in rows:
+        canvas.setFont("Helvetica-Bold", 10)
+        canvas.drawString(25 * mm, y, username)
+        canvas.setFont("Courier", 10)
+        canvas.drawString(60 * mm, y, passphrase)
+        y -= 5.5 * mm
+    return y
+
+
+def _tutor_sheet(canvas, class_name, url, text, tutors, pairs, logins) -> None:
+    chunks = [pairs[i : i + TUTOR_ROWS] for i in range(0, len(pairs), TUTOR_ROWS)] or [[]]
+    for page, chunk in enumerate(chunks):
+        suffix = f" ({page + 1}/{len(chunks)})" if len(chunks) > 1 else ""
+        y = _header(canvas, text["tutor_sheet"] + suffix, class_name, url)
+        if page == 0:
+            canvas.setFont("Helvetica", 9)
+            for line in simpleSplit(text["tutor_intro"], "Helvetica", 9, 170 * mm):
+                canvas.drawString(20 * mm, y, line)
+                y -= 4.5 * mm
+            y -= 6 * mm
+            canvas.setFont("Helvetica-Bold", 12)
+            canvas.drawString(20 * mm, y, text["tutors"])
+            y = _table(canvas, y - 7 * mm, [(t, logins[t]) for t in tutors]) - 6 * mm
+        canvas.setFont("Helvetica-Bold", 12)
+        canvas.drawString(20 * mm, y, text["pairs"])
+        _table(canvas, y - 7 * mm, [(p, logins[p]) for p in chunk])
+        canvas.showPage()
+
+
+def _summary(canvas, class_name, url, text, pairs, tutors, created) -> None:
+    y = _header(canvas, text["summary"], class_name, url)
+    lines = [
+        f"Pairs: {pairs}    Tutors: {tutors}",
+        f"Created: {created or datetime.now().isoformat(timespec='minutes')}",
+        "",
+        "The evening before:",
+        "    masterclass class check        # go / no-go for this server",
+        "    print this PDF; cut the cards along the grey lines",
+        "In the morning:",
+        "    masterclass class warm --start # images ready, every pair's server running",
+        "During the day:",
+        "    masterclass class status       # who is logged in, memory, last activity",
+        "At the end:",
+        "    export the results (nbgrader), then",
+        "    masterclass class purge        # deletes accounts, containers, homes, passphrases",
+        "",
+        "This PDF holds every passphrase: keep it safe and shred the cards after the day.",
+    ]
+    for line in lines:
+        canvas.setFont("Courier" if line.startswith("    ") else "Helvetica", 10)
+        canvas.drawString(20 * mm, y, line)
+        y -= 6 * mm
+    canvas.showPage()
