@@ -833,10 +833,10 @@ def status_command(
     """
     settings: Settings = ctx.obj
     with _errors():
-        client = docker_client()
         state = _state(settings)
         roster, _ = _load_roster(state)
         api = HubAPI.connect(settings, state)
+        client = docker_client()
         pairs = _pairs(roster)
         if once:
             console.print(status_table(settings, api, client, pairs, roster.name))
@@ -935,9 +935,9 @@ def purge_command(
     """
     settings: Settings = ctx.obj
     with _errors():
-        client = docker_client()
         state = _state(settings)
         api = HubAPI.connect(settings, state)
+        client = docker_client()
         plan = purge_plan(settings, state, api, client)
         things = [k for k in ("hub_users", "containers", "volumes", "state_files", "local_files")]
         if not any(plan[k] for k in things):
