@@ -397,6 +397,7 @@ class FakeAPI:
     def request(self, method, path, ok=(), **kw):
         class R:
             status_code = 204
+            text = ""
 
         name = path.rsplit("/", 1)[-1]
         assert method == "DELETE"

@@ -866,6 +866,7 @@ def purge_plan(settings: Settings, state, api: HubAPI, client) -> dict:
     models = api.users()
     users = {a.name for a in roster.users()} if roster else set()
     users |= {name for name in models if ROSTER_USER.match(name)}
+    users.discard(getattr(api, "me", None))
     container_re = re.compile(rf"^{re.escape(settings.prefix)}-(pair|tutor|organiser)-\d{{2,3}}$")
     volume_re = re.compile(rf"^{re.escape(settings.prefix)}-home-(pair|tutor|organiser)-\d{{2,3}}$")
     containers = sorted(
@@ -975,9 +976,14 @@ def purge_command(
             deadline = time.monotonic() + timeout
             while True:
                 r = api.request("DELETE", f"/users/{user}", ok=(204, 404, 400))
-                if r.status_code != 400 or time.monotonic() > deadline:
+                stopping = r.status_code == 400 and "stopping" in r.text
+                if r.status_code == 400 and not stopping:
+                    raise fail(f"The hub refused to delete {user}: {r.text[:200]}", ExitCode.HUB)
+                if not stopping:
                     break
-                time.sleep(1)  # its server is still stopping
+                if time.monotonic() > deadline:
+                    raise fail(f"The server of {user} did not stop in time.", ExitCode.HUB)
+                time.sleep(1)
         for name in plan["containers"]:
             with contextlib.suppress(Exception):
                 client.containers.get(name).remove(force=True)

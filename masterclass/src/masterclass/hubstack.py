@@ -292,6 +292,7 @@ class HubAPI:
     """A small client of the JupyterHub REST API, authenticated with an admin-scoped token."""
 
     def __init__(self, url: str, token: str, timeout: float = 30) -> None:
+        self.me: str | None = None
         self.url = url.rstrip("/")
         self.http = httpx.Client(
             base_url=self.url,
@@ -329,6 +330,8 @@ class HubAPI:
             )
         if r.status_code != 200:
             raise StackError(f"The hub API answered HTTP {r.status_code}: {r.text[:200]}", "hub")
+        # The token's owner (a service, or an organiser's user) is never deleted by a purge.
+        api.me = r.json().get("name")
         return api
 
     def request(self, method: str, path: str, ok=(200, 201, 202, 204), **kw) -> httpx.Response:
