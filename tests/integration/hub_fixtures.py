@@ -153,13 +153,34 @@ class Browser:
             self.user = user
         return response
 
-    def xsrf_headers(self) -> dict[str, str]:
-        token = next((c.value for c in self.http.cookies.jar if c.name == "_xsrf"), None)
+    def xsrf_headers(self, cookie_path: str) -> dict[str, str]:
+        """The X-XSRFToken header JupyterLab sends: the _xsrf cookie of that path."""
+        token = next(
+            (c.value for c in self.http.cookies.jar if c.name == "_xsrf" and c.path == cookie_path),
+            None,
+        )
         return {"X-XSRFToken": token} if token else {}
 
     def hub_api(self, method: str, path: str, **kw) -> httpx.Response:
-        headers = {**self.xsrf_headers(), **kw.pop("headers", {})}
+        headers = {**self.xsrf_headers("/hub/"), **kw.pop("headers", {})}
         return self.http.request(method, f"/hub/api{path}", headers=headers, **kw)
+
+    def server_api(self, user: str, method: str, path: str, **kw) -> httpx.Response:
+        """A request to ``user``'s Jupyter server API, as JupyterLab makes it from the page.
+
+        The page load (``/user/<user>/lab``) runs the OAuth dance with the hub and sets
+        the server's _xsrf cookie; the API call then carries it as a header.
+        """
+        page = self.http.get(f"/user/{user}/lab")
+        if page.status_code == 200 and "/hub/api/oauth2/authorize" in str(page.url):
+            # Opening someone else's server: JupyterHub asks "Authorize access?"; click it.
+            xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
+            scopes = re.findall(r'type="hidden" name="scopes" value="([^"]+)"', page.text)
+            page = self.http.post(str(page.url), data={"_xsrf": xsrf, "scopes": scopes})
+        if page.status_code != 200:
+            return page
+        headers = {**self.xsrf_headers(f"/user/{user}/"), **kw.pop("headers", {})}
+        return self.http.request(method, f"/user/{user}/api{path}", headers=headers, **kw)
 
     def start_server(self, timeout: float = 300) -> None:
         """Start the own server (as after login) and wait until it answers."""
@@ -168,7 +189,7 @@ class Browser:
 
     def wait_ready(self, user: str, timeout: float = 300) -> None:
         def ready():
-            r = self.http.get(f"/user/{user}/api/status")
+            r = self.server_api(user, "GET", "/status")
             return r.status_code == 200 and "started" in r.json()
 
         wait_until(ready, timeout, f"the server of {user}", self.stack.explain, interval=2)
