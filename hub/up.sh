@@ -47,7 +47,7 @@ fi
 # so that every `make up` can print them again.
 logins="$("${compose[@]}" exec -T hub python -m masterclass.roster demo /srv/jupyterhub/state "$url")"
 
-until curl -fsS -o /dev/null "http://127.0.0.1:${port}/hub/health"; do
+until curl -fs -o /dev/null "http://127.0.0.1:${port}/hub/health"; do
     if ((SECONDS > deadline)); then
         echo "The hub did not answer on port ${port} in time. Its last log lines:" >&2
         "${compose[@]}" logs --tail=80 hub >&2
