@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-PIP    := $(BIN)/pip
+PIP    := $(BIN)/python -m pip
 PYTEST := $(BIN)/pytest
 
 .PHONY: help install test test-fast tools lint format bench data clean up down
