@@ -186,13 +186,18 @@ def test_hub_has_no_tensorflow(hub_image, run_container):
 
 
 def _site_only_certificates(image: str, run_container) -> list[str]:
-    """First lines of the PEM bodies in the host's CA bundle that Debian does not ship.
+    """First lines of the PEM bodies in the host's CA bundle that no public bundle has.
 
-    These are the site's own CAs (for example a TLS-inspecting gateway's); the list is
-    empty on a machine without one.
+    Public means Debian's ca-certificates or a certifi bundle in the image's venv (a newer
+    Mozilla list). What is left is the site's own CAs (for example a TLS-inspecting
+    gateway's); the list is empty on a machine without one.
     """
     shipped = run_container(
-        image, "sh", "-c", "cat /usr/share/ca-certificates/mozilla/*.crt", memory="1g"
+        image,
+        "sh",
+        "-c",
+        "cat /usr/share/ca-certificates/mozilla/*.crt $(find /opt/venv -name cacert.pem)",
+        memory="1g",
     )
     assert shipped.exit_code == 0, shipped.explain()
     try:
