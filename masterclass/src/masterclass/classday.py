@@ -30,7 +30,6 @@ from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import click
 import typer
 from rich.console import Console
 from rich.live import Live
@@ -968,7 +967,7 @@ def purge_command(
         if not yes:
             try:
                 confirmed = typer.confirm("Delete all of this for good?", default=False)
-            except click.Abort:
+            except typer.Abort:
                 confirmed = False
             if not confirmed:
                 raise fail("Not confirmed; nothing was deleted.", ExitCode.REFUSED)
