@@ -90,7 +90,7 @@ def update_spawner(c, env):
     c.DockerSpawner.notebook_dir = HOME
     # A stopped server's container is deleted; only the home volume stays.
     c.DockerSpawner.remove = True
-    # Memory limit per pair: the worksheet's training peaks at about 5 GB.
+    # Memory limit per pair (default 8G); the lean toolkit peaks at about 1.3 GB (docs/toolkit.md).
     c.DockerSpawner.mem_limit = mem
     # CPU limit per pair, in cores.
     c.DockerSpawner.cpu_limit = float(env.get("MASTERCLASS_CPU_LIMIT", "2"))
@@ -135,13 +135,15 @@ def update_landing(c, env):
     )
 
 
-def update_culler(c, env):
-    """Stop servers idle for longer than a lunch break; busy kernels count as activity."""
+def update_services(c, env):
+    """Hub services: the idle culler, and the organiser CLI's API access."""
+    state = Path(env.get("MASTERCLASS_STATE_DIR", "/srv/jupyterhub/state"))
     timeout = int(env.get("MASTERCLASS_CULL_TIMEOUT", "7200"))
     every = int(env.get("MASTERCLASS_CULL_EVERY", "300"))
-    # The culler runs next to the hub and only stops servers (never deletes users).
     c.JupyterHub.services = [
         {
+            # Stops servers idle for longer than a lunch break (busy kernels count as
+            # activity); it only stops servers, never deletes users.
             "name": "idle-culler",
             "command": [
                 sys.executable,
@@ -150,7 +152,13 @@ def update_culler(c, env):
                 f"--timeout={timeout}",
                 f"--cull-every={every}",
             ],
-        }
+        },
+        {
+            # `masterclass class warm/status/purge` call the REST API with this token
+            # (mode 600 in the state volume, read there through `docker exec`).
+            "name": "masterclass-cli",
+            "api_token": read_or_create_secret(state / "cli-api-token"),
+        },
     ]
 
 
@@ -183,6 +191,12 @@ def update_roles(c, env):
             "groups": ["organisers"],
         },
         {
+            # The organiser CLI creates and deletes pairs and starts and stops their servers.
+            "name": "masterclass-cli",
+            "scopes": ["admin:users", "admin:servers"],
+            "services": ["masterclass-cli"],
+        },
+        {
             # The idle culler may list servers and stop them, nothing else.
             "name": "idle-culler",
             "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
@@ -200,7 +214,7 @@ def update_all(c, env):
     update_spawner(c, env)
     update_spawn_timing(c, env)
     update_landing(c, env)
-    update_culler(c, env)
+    update_services(c, env)
     update_roles(c, env)
 
 

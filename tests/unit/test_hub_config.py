@@ -120,8 +120,8 @@ def test_environment_overrides(env):
 
 def test_idle_culler_outlasts_lunch_and_may_only_stop_servers(env):
     c = load()
-    (service,) = c.JupyterHub.services
-    assert service["name"] == "idle-culler"
+    services = {s["name"]: s for s in c.JupyterHub.services}
+    service = services["idle-culler"]
     assert service["command"][:3] == [sys.executable, "-m", "jupyterhub_idle_culler"]
     timeout = int(next(a for a in service["command"] if a.startswith("--timeout=")).split("=")[1])
     assert timeout >= 2 * 3600
@@ -155,3 +155,14 @@ def test_escape_hatch_is_applied_last(env, tmp_path):
     shutil.copy(CONFIG, hub / "jupyterhub_config.py")
     (hub / "jupyterhub_config.d" / "50-site.py").write_text("c.DockerSpawner.cpu_limit = 4.0\n")
     assert load(hub / "jupyterhub_config.py").DockerSpawner.cpu_limit == 4.0
+
+
+def test_the_organiser_cli_has_a_private_token_and_only_user_and_server_admin(env, tmp_path):
+    c = load()
+    services = {s["name"]: s for s in c.JupyterHub.services}
+    token_file = tmp_path / "state" / "cli-api-token"
+    assert services["masterclass-cli"]["api_token"] == token_file.read_text().strip()
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    roles = {r["name"]: r for r in c.JupyterHub.load_roles}
+    assert roles["masterclass-cli"]["scopes"] == ["admin:users", "admin:servers"]
+    assert roles["masterclass-cli"]["services"] == ["masterclass-cli"]
