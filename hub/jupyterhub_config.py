@@ -205,6 +205,15 @@ def update_roles(c, env):
     ]
 
 
+def update_headers(c, env):
+    """Security headers on the hub's pages, next to JupyterHub's own CSP (frame-ancestors)."""
+    # JupyterHub keeps its default Content-Security-Policy when these do not name one;
+    # nosniff stops browsers guessing script types, same-origin keeps hub URLs in referrers home.
+    c.JupyterHub.tornado_settings = {
+        "headers": {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
+    }
+
+
 def update_all(c, env):
     """Apply every part of the configuration, in order."""
     update_state(c, env)
@@ -216,6 +225,7 @@ def update_all(c, env):
     update_landing(c, env)
     update_services(c, env)
     update_roles(c, env)
+    update_headers(c, env)
 
 
 update_all(c, os.environ)
