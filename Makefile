@@ -89,3 +89,7 @@ down: ## Stop the class hub; keeps all data (homes, roster, hub state).
 .PHONY: worksheets
 worksheets: install ## Build the worksheets: notebooks (de/en, nbgrader layout) and sheets as HTML + PDF.
 	$(BIN)/python worksheets/build.py
+
+.PHONY: bundle
+bundle: docker ## One tarball for offline servers (images, compose, config, events): build/masterclass-bundle.tar.
+	ansible/bundle.sh build/masterclass-bundle.tar

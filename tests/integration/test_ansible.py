@@ -1,0 +1,342 @@
+"""The Ansible playbook (ansible/site.yml) applied for real, through Ansible's docker connection.
+
+Targets are containers of the project's own Debian base image
+(``masterclass/debian-base:bookworm``, from ``make base-image``), named ``mctest-ansible-…``
+and removed by that prefix. A container has no Docker engine and no systemd, so these runs
+set ``masterclass_manage_docker_engine: false`` and ``masterclass_run_stack: false``: they
+prove the bare-server bootstrap (Python, apt packages), the project files, ``.env``, the
+compose project (resolved with ``docker-compose config`` on the host), the units, the
+secrets generated on the target with mode 600, the firewall rules (in the container's own
+network namespace, with ``NET_ADMIN``), the backup script, the offline bundle without any
+network, and a second run with ``changed=0``. NOT covered here: installing and starting
+Docker Engine, loading or building images, starting the stack, creating the first class's
+roster, Caddy's certificates and systemd itself (see ansible/README.md).
+
+The TLS decision (ACME or Caddy's own CA) runs without Docker, on localhost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+BASE_IMAGE = os.environ.get("LOCAL_BASE_IMAGE", "masterclass/debian-base:bookworm")
+#: Every container and image these tests make starts with this.
+PREFIX = f"mctest-ansible-{uuid.uuid4().hex[:6]}"
+
+#: The test mode: no engine in the target, so no engine, images, stack or class.
+TEST_VARS = {
+    "masterclass_manage_docker_engine": False,
+    "masterclass_run_stack": False,
+    "masterclass_first_class_pairs": 4,
+    "masterclass_first_class_tutors": 1,
+    "masterclass_mem_limit": "4G",
+    "masterclass_cpu_limit": 1,
+    "masterclass_lang": "en",
+    "masterclass_domain": "hub.school.example",
+    "masterclass_admin_email": "admin@school.example",
+    "backup_enabled": True,
+}
+
+
+def run(*args: str, check: bool = True, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, capture_output=True, text=True, timeout=timeout, **kwargs)
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(args[:6])} … failed ({result.returncode})\n"
+            f"--- stdout ---\n{result.stdout[-6000:]}\n--- stderr ---\n{result.stderr[-3000:]}"
+        )
+    return result
+
+
+def in_target(name: str, script: str, check: bool = True) -> subprocess.CompletedProcess:
+    return run("docker", "exec", name, "sh", "-c", script, check=check)
+
+
+def recap(output: str, host: str) -> dict[str, int]:
+    """The counters of ``host`` in the PLAY RECAP (ok, changed, failed, …)."""
+    line = re.search(rf"^{re.escape(host)}\s*:(.*)$", output, re.MULTILINE)
+    assert line, f"no PLAY RECAP line for {host}:\n{output[-3000:]}"
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", line.group(1))}
+
+
+def changed_tasks(output: str) -> list[str]:
+    """Names of the tasks that reported a change, for a helpful failure message."""
+    names, current = [], None
+    for line in output.splitlines():
+        if line.startswith(("TASK [", "RUNNING HANDLER [")):
+            current = line
+        elif line.startswith("changed:") and current not in names:
+            names.append(current)
+    return names
+
+
+@pytest.fixture(scope="module")
+def snapshot(tmp_path_factory) -> Path:
+    """A frozen copy of the project files and ansible/, so edits elsewhere cannot leak in."""
+    root = tmp_path_factory.mktemp("ansible-src")
+    run(str(REPO / "ansible" / "bundle.sh"), "project", str(root / "project.tar"))
+    with tarfile.open(root / "project.tar") as tar:
+        tar.extractall(root / "src", filter="tar")
+    shutil.copytree(REPO / "ansible", root / "src" / "ansible")
+    return root / "src"
+
+
+@pytest.fixture(scope="module")
+def targets(docker_engine):
+    """Start target containers by name; all of them (and test images) go at the end."""
+    started: list[str] = []
+    images: list[str] = []
+
+    def start(suffix: str, image: str, *docker_args: str) -> str:
+        name = f"{PREFIX}-{suffix}"
+        run("docker", "run", "--detach", "--name", name, "--cap-add", "NET_ADMIN",
+            *docker_args, image, "sleep", "infinity")  # fmt: skip
+        started.append(name)
+        return name
+
+    start.images = images
+    yield start
+    if started:
+        run("docker", "rm", "--force", *started, check=False)
+    if images:
+        run("docker", "rmi", "--force", *images, check=False)
+    left = run("docker", "ps", "-aq", "--filter", f"name=^{PREFIX}").stdout.split()
+    assert not left, f"test targets left behind: {left}"
+
+
+@pytest.fixture(scope="module")
+def base_image(docker_engine) -> str:
+    if run("docker", "image", "inspect", BASE_IMAGE, check=False).returncode != 0:
+        pytest.fail(f"{BASE_IMAGE} is missing; run `make base-image`", pytrace=False)
+    return BASE_IMAGE
+
+
+def playbook(snapshot: Path, target: str, tmp_path: Path, **extra) -> subprocess.CompletedProcess:
+    """Run site.yml against the container ``target``; returns the finished process."""
+    inventory = tmp_path / "inventory"
+    inventory.write_text(
+        f"[masterclass]\n{target} ansible_connection=community.docker.docker ansible_become=false\n"
+    )
+    variables = tmp_path / "vars.json"
+    variables.write_text(json.dumps({**TEST_VARS, **extra}))
+    env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "PATH": f"{BIN}:{os.environ['PATH']}"}
+    return run(
+        str(BIN / "ansible-playbook"), "-i", str(inventory), "-e", f"@{variables}", "site.yml",
+        cwd=snapshot / "ansible", env=env, check=False, timeout=900,
+    )  # fmt: skip
+
+
+def apply_twice(snapshot: Path, target: str, tmp_path: Path, **extra) -> tuple[str, dict]:
+    first = playbook(snapshot, target, tmp_path, **extra)
+    assert first.returncode == 0, f"first run failed:\n{first.stdout[-8000:]}\n{first.stderr[-2000:]}"
+    assert recap(first.stdout, target)["changed"] > 0
+    second = playbook(snapshot, target, tmp_path, **extra)
+    assert second.returncode == 0, f"second run failed:\n{second.stdout[-8000:]}"
+    counts = recap(second.stdout, target)
+    assert counts["changed"] == 0, f"second run changed: {changed_tasks(second.stdout)}"
+    assert counts["failed"] == 0
+    return second.stdout, counts
+
+
+def stat(target: str, *paths: str) -> dict[str, str]:
+    """path → 'mode owner:group' inside the target."""
+    out = in_target(target, "stat -c '%n %a %U:%G' " + " ".join(paths)).stdout
+    return {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in out.splitlines()}
+
+
+def check_secrets(target: str) -> str:
+    """The secrets are mode 600, root's, 32 random bytes in hex; returns the cookie secret."""
+    state = "/srv/masterclass/hub-state"
+    modes = stat(target, state, f"{state}/jupyterhub_cookie_secret", f"{state}/proxy_token",
+                 "/etc/masterclass", "/opt/masterclass-hub/.env")  # fmt: skip
+    assert modes == {
+        state: "700 root:root",
+        f"{state}/jupyterhub_cookie_secret": "600 root:root",
+        f"{state}/proxy_token": "600 root:root",
+        "/etc/masterclass": "700 root:root",
+        "/opt/masterclass-hub/.env": "600 root:root",
+    }
+    cookie = in_target(target, f"cat {state}/jupyterhub_cookie_secret").stdout.strip()
+    token = in_target(target, f"cat {state}/proxy_token").stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{64}", cookie) and re.fullmatch(r"[0-9a-f]{64}", token)
+    assert cookie != token
+    return cookie
+
+
+@pytest.mark.docker
+def test_bare_debian_server_online(snapshot, targets, base_image, tmp_path, docker_cli):
+    target = targets("online", base_image)
+    assert in_target(target, "command -v python3", check=False).returncode != 0, "base has python3?"
+
+    apply_twice(snapshot, target, tmp_path)
+    check_secrets(target)
+
+    # The settings reached .env; HTTPS with an ACME certificate for a public name + e-mail.
+    env = dict(
+        line.split("=", 1)
+        for line in in_target(target, "cat /opt/masterclass-hub/.env").stdout.splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    assert env["MASTERCLASS_MEM_LIMIT"] == "4G" and env["MASTERCLASS_CPU_LIMIT"] == "1"
+    assert env["MASTERCLASS_LANG"] == "en"
+    assert env["MASTERCLASS_TLS"] == "admin@school.example"
+    assert env["MASTERCLASS_PUBLIC_URL"] == "https://hub.school.example"
+    assert "docker-compose.https.yml" in env["COMPOSE_FILE"]
+
+    # The compose project the unit starts resolves, with its volumes bound to /srv/masterclass.
+    project = tmp_path / "project"
+    run("docker", "cp", f"{target}:/opt/masterclass-hub", str(project))
+    config = run("docker-compose", "config", cwd=project).stdout
+    for volume, folder in [("hub-state", "hub-state"), ("exchange", "exchange"),
+                           ("caddy-data", "caddy-data")]:  # fmt: skip
+        assert re.search(
+            rf"device: /srv/masterclass/{folder}\n(.*\n)*?\s+name: masterclass-{volume}", config
+        ), config
+    assert "caddy:2" in config and "MASTERCLASS_MEM_LIMIT: 4G" in config
+    unit = in_target(target, "cat /etc/systemd/system/masterclass-hub.service").stdout
+    assert "WorkingDirectory=/opt/masterclass-hub" in unit
+    assert "ExecStart=/usr/bin/env docker-compose up -d" in unit
+    assert "Requires=docker.service" in unit
+
+    # The firewall: only 22, 80, 443 in; published Docker ports only 80 and 443.
+    rules = in_target(target, "iptables -S; ip6tables -S").stdout
+    assert rules.count("-A INPUT -j MASTERCLASS-INPUT") == 2
+    accepted = re.findall(r"-A MASTERCLASS-INPUT -p tcp -m tcp --dport (\d+) -j ACCEPT", rules)
+    assert sorted(set(accepted), key=int) == ["22", "80", "443"]
+    assert rules.count("-A MASTERCLASS-INPUT -j DROP") == 2
+    assert "-A FORWARD -j DOCKER-USER" in rules
+    ports = re.findall(r"-A DOCKER-USER .*--ctorigdstport (\d+) .*-j RETURN", rules)
+    assert ports == ["80", "443"] and rules.rstrip().count("-A DOCKER-USER -j DROP") == 1
+
+    # Unattended security upgrades; the backup saves the hub state, root-only.
+    conf = in_target(target, "cat /etc/apt/apt.conf.d/20auto-upgrades").stdout
+    assert 'APT::Periodic::Unattended-Upgrade "1";' in conf
+    backup = in_target(target, "/usr/local/sbin/masterclass-backup")
+    assert "no Docker engine answers" in backup.stderr
+    folder = backup.stdout.split()[-1]
+    listing = in_target(target, f"tar -tzf {folder}/hub-state.tar.gz").stdout.split()
+    assert "hub-state/jupyterhub_cookie_secret" in listing and "hub-state/proxy_token" in listing
+    assert stat(target, "/var/backups/masterclass", folder) == {
+        "/var/backups/masterclass": "700 root:root",
+        folder: "700 root:root",
+    }
+
+
+@pytest.fixture(scope="module")
+def offline_image(targets, base_image) -> str:
+    """The base image with Python, iptables and unattended-upgrades, as a server would have."""
+    prep = targets("prep", base_image)
+    in_target(prep, "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
+                    "--no-install-recommends python3 iptables unattended-upgrades >/dev/null")  # fmt: skip
+    image = f"{PREFIX}-offline:latest"
+    run("docker", "commit", prep, image)
+    targets.images.append(image)
+    run("docker", "rm", "--force", prep)
+    return image
+
+
+@pytest.fixture(scope="module")
+def test_bundle(tmp_path_factory, base_image) -> Path:
+    """A bundle as `make bundle` makes it, with the small base image and a tiny event store."""
+    import numpy as np
+
+    root = tmp_path_factory.mktemp("bundle")
+    store = root / "store"
+    store.mkdir()
+    np.save(store / "events.npy", np.zeros((2, 200, 200, 3), dtype=np.uint8))
+    (store / "events.json").write_text(json.dumps({"format": 1, "events": []}))
+    env = {**os.environ, "BUNDLE_IMAGES": base_image, "BUNDLE_EVENTS": str(store)}
+    run(str(REPO / "ansible" / "bundle.sh"), str(root / "bundle.tar"), env=env)
+    return root / "bundle.tar"
+
+
+@pytest.mark.docker
+def test_bundle_contents(test_bundle, base_image, docker_cli):
+    import hashlib
+
+    with tarfile.open(test_bundle) as tar:
+        names = tar.getnames()
+        manifest = json.load(tar.extractfile("masterclass-bundle/MANIFEST.json"))
+        for name, digest in manifest["sha256"].items():
+            data = tar.extractfile(f"masterclass-bundle/{name}").read()
+            assert hashlib.sha256(data).hexdigest() == digest, name
+        images = tarfile.open(fileobj=tar.extractfile("masterclass-bundle/images.tar"))
+        repositories = json.load(images.extractfile("repositories"))
+        events = tarfile.open(fileobj=tar.extractfile("masterclass-bundle/events.tar")).getnames()
+        project = tarfile.open(fileobj=tar.extractfile("masterclass-bundle/project.tar")).getnames()
+    assert {"images.tar", "project.tar", "events.tar", "MANIFEST.json"} <= {
+        n.split("/", 1)[-1] for n in names
+    }
+    image_id = docker_cli("image", "inspect", "-f", "{{.Id}}", base_image).stdout.strip()
+    assert manifest["images"] == {base_image: image_id}
+    assert base_image.split(":")[0] in repositories
+    assert "events/events.npy" in events and "events/events.json" in events
+    assert {"docker-compose.yml", "hub/Caddyfile", "hub/jupyterhub_config.py"} <= set(project)
+
+
+@pytest.mark.docker
+def test_offline_bundle_without_network(snapshot, targets, offline_image, test_bundle, tmp_path):
+    target = targets("offline", offline_image, "--network", "none")
+    assert in_target(target, "ls /sys/class/net").stdout.split() == ["lo"]
+
+    apply_twice(snapshot, target, tmp_path, masterclass_offline_bundle=str(test_bundle))
+    cookie = check_secrets(target)
+
+    files = in_target(target, "ls /srv/masterclass/events /opt/masterclass-hub/hub").stdout
+    assert "events.npy" in files and "jupyterhub_config.py" in files
+    # Generated on this target, not taken from the repository.
+    tracked = run("git", "grep", "-q", cookie, cwd=REPO, check=False)
+    assert tracked.returncode == 1
+
+
+def tls_decision(tmp_path: Path, **variables) -> subprocess.CompletedProcess:
+    """Run the tls role on localhost and return the process (its facts are in stdout)."""
+    play = tmp_path / "tls.yml"
+    play.write_text(
+        "- hosts: localhost\n  gather_facts: false\n  roles: [tls]\n  tasks:\n"
+        "    - ansible.builtin.debug:\n"
+        "        msg: 'DECISION {{ tls_caddy_tls }} {{ tls_https }} {{ tls_public_url }}'\n"
+    )
+    env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_ROLES_PATH": str(REPO / "ansible" / "roles")}
+    return run(
+        str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(play),
+        "-e", json.dumps(variables), env=env, check=False, timeout=120,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"tls_domain": "hub.uni.example", "tls_email": "a@uni.example"},
+         "a@uni.example True https://hub.uni.example"),
+        ({"tls_domain": "hub.uni.example", "tls_email": ""}, "internal True https://hub.uni.example"),
+        ({"tls_domain": "192.168.1.10", "tls_email": "a@uni.example"},
+         "internal True https://192.168.1.10"),
+        ({"tls_domain": "hub.school.lan", "tls_email": "a@uni.example"},
+         "internal True https://hub.school.lan"),
+        ({"tls_domain": "localhost", "tls_email": "a@uni.example"}, "internal True https://localhost"),
+        ({"tls_domain": "hub.uni.example", "tls_mode": "off"}, "internal False "),
+    ],
+)  # fmt: skip
+def test_tls_chooses_acme_only_for_public_names_with_email(tmp_path, variables, expected):
+    result = tls_decision(tmp_path, **variables)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert f'"msg": "DECISION {expected}"' in result.stdout
+
+
+def test_tls_refuses_acme_for_an_address(tmp_path):
+    result = tls_decision(tmp_path, tls_domain="10.0.0.5", tls_email="a@uni.example", tls_mode="acme")
+    assert result.returncode != 0
+    assert "acme needs an e-mail address" in result.stdout
