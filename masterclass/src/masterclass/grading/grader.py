@@ -1,0 +1,408 @@
+"""Release, collect (with autograde and feedback) and export, on the hub side of the exchange.
+
+``masterclass class release | collect | export`` runs this module in a one-off grader
+container made from the student image (it has nbgrader and the kernel the worksheet
+needs), without network, next to the hub, with these mounts::
+
+    /srv/nbgrader/exchange    the exchange volume (shared with the exchange service)
+    /srv/nbgrader/course      the course volume: nbgrader's course directory and gradebook
+    /srv/grading/source       the class language's nbgrader source folder (read-only)
+    /srv/grading/config.py    the class language's nbgrader_config.py (read-only)
+    /srv/grading/snapshots    working copies of pairs that never submitted (read-only)
+    /srv/grading/out          where export writes grades.csv and summary.md
+
+Every path is an option, so the same code runs on a plain directory in the unit tests.
+Each step is safe to repeat: releases and submitted copies are replaced as a whole,
+autograde and feedback run with ``--force``, and a broken notebook of one pair is
+reported by name without stopping the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from masterclass.grading.course import SAFE_NAME
+from masterclass.results import RESULTS_FILE
+
+#: What collect writes per assignment; export and the CLI read it.
+REPORT = "collect.json"
+#: Status words in the report and the export.
+SUBMITTED, NOT_SUBMITTED, NO_WORK = "submitted", "not submitted", "no work"
+#: Text nbgrader must have removed from the student version.
+FORBIDDEN = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+#: The export's columns, in order.
+COLUMNS = (
+    "pair",
+    "assignment",
+    "status",
+    "submitted_at",
+    "score",
+    "max_score",
+    "problem",
+    "test_accuracy",
+    "epochs",
+    "augmentation_factors",
+    "measured_q",
+    "measured_e",
+    "measured_m",
+    "measured_t",
+)
+
+
+class GradingError(RuntimeError):
+    """A step that cannot go on (the message names what and why)."""
+
+
+@dataclass
+class Paths:
+    exchange: Path = Path("/srv/nbgrader/exchange")
+    course: Path = Path("/srv/nbgrader/course")
+    source: Path = Path("/srv/grading/source")
+    config: Path = Path("/srv/grading/config.py")
+    snapshots: Path = Path("/srv/grading/snapshots")
+    out: Path = Path("/srv/grading/out")
+
+
+@dataclass
+class Grader:
+    course_id: str
+    paths: Paths = field(default_factory=Paths)
+    #: Seconds one nbgrader step of one pair may take before it counts as failed.
+    step_timeout: float = 3600
+
+    # ------------------------------------------------------------------ setup
+    def write_config(self) -> None:
+        """The course directory's nbgrader_config.py: ids, paths and the language's settings."""
+        course = self.paths.course
+        course.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.paths.config, course / "language_config.py")
+        (course / "nbgrader_config.py").write_text(
+            "# Written by masterclass.grading.grader on every run; edit hub/course/ instead.\n"
+            "c = get_config()  # noqa: F821\n"
+            f"c.CourseDirectory.course_id = {self.course_id!r}\n"
+            f"c.CourseDirectory.root = {str(course)!r}\n"
+            f"c.Exchange.root = {str(self.paths.exchange)!r}\n"
+            "load_subconfig('language_config.py')  # noqa: F821\n",
+            encoding="utf-8",
+        )
+
+    def nbgrader(self, *args: str) -> subprocess.CompletedProcess:
+        env = dict(os.environ)
+        # nbgrader runs alembic as a program: the venv's bin must be on PATH.
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        # Autograding must not write results files of its own; the pair's file counts.
+        env["MASTERCLASS_RESULTS"] = "0"
+        return subprocess.run(
+            [sys.executable, "-m", "nbgrader", *args],
+            cwd=self.paths.course,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=self.step_timeout,
+            check=False,
+        )
+
+    # ---------------------------------------------------------------- release
+    def release(self, assignment: str) -> list[str]:
+        """Generate the student version and put it into the exchange's outbound folder."""
+        check_name(assignment)
+        source = self.paths.source / assignment
+        if not source.is_dir():
+            raise GradingError(f"no source folder {source} for {assignment}")
+        self.write_config()
+        target = self.paths.course / "source" / assignment
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(source, target, ignore=shutil.ignore_patterns(".*", "__pycache__"))
+        run = self.nbgrader("generate_assignment", assignment, "--force")
+        if run.returncode != 0:
+            raise GradingError(f"nbgrader generate_assignment {assignment} failed:\n{tail(run)}")
+        release = self.paths.course / "release" / assignment
+        leaks = solution_leaks(release)
+        if leaks:
+            raise GradingError(f"the student version still contains solutions: {leaks}")
+        outbound = self.paths.exchange / self.course_id / "outbound"
+        outbound.mkdir(parents=True, exist_ok=True)
+        staging = outbound / f".{assignment}.new"
+        if staging.exists():
+            shutil.rmtree(staging)
+        shutil.copytree(release, staging)
+        old = outbound / f".{assignment}.old"
+        if (outbound / assignment).exists():
+            if old.exists():
+                shutil.rmtree(old)
+            (outbound / assignment).rename(old)
+        staging.rename(outbound / assignment)
+        if old.exists():
+            shutil.rmtree(old)
+        return sorted(p.name for p in (outbound / assignment).rglob("*") if p.is_file())
+
+    # ---------------------------------------------------------------- collect
+    def latest_submissions(self, assignment: str) -> dict[str, Path]:
+        """The newest inbound folder of every user for *assignment*."""
+        inbound = self.paths.exchange / self.course_id / "inbound"
+        latest: dict[str, tuple[str, Path]] = {}
+        for folder in inbound.glob(f"*+{assignment}+*") if inbound.is_dir() else []:
+            parts = folder.name.split("+")
+            if len(parts) < 3 or parts[1] != assignment or not SAFE_NAME.match(parts[0]):
+                continue
+            user, timestamp = parts[0], parts[2]
+            if user not in latest or timestamp > latest[user][0]:
+                latest[user] = (timestamp, folder)
+        return {user: folder for user, (_, folder) in sorted(latest.items())}
+
+    def collect(self, assignment: str, pairs: list[str] = ()) -> dict:
+        """Copy in the latest submissions and the snapshots, autograde, make feedback."""
+        check_name(assignment)
+        self.write_config()
+        report: dict[str, dict] = {}
+        for user, folder in self.latest_submissions(assignment).items():
+            timestamp = (folder / "timestamp.txt").read_text(encoding="utf-8").strip()
+            self._place(folder, user, assignment, timestamp)
+            report[user] = {"status": SUBMITTED, "submitted_at": timestamp}
+        snapshots = self.paths.snapshots
+        for folder in sorted(snapshots.glob(f"*/{assignment}")) if snapshots.is_dir() else []:
+            user = folder.parent.name
+            if user in report or not SAFE_NAME.match(user):
+                continue
+            taken = snapshot_time(folder)
+            self._place(folder, user, assignment, taken)
+            report[user] = {"status": NOT_SUBMITTED, "submitted_at": None, "snapshot_at": taken}
+        for user in pairs:
+            report.setdefault(user, {"status": NO_WORK, "submitted_at": None})
+        for user, entry in sorted(report.items()):
+            if entry["status"] == NO_WORK:
+                continue
+            problem = broken_notebooks(self.paths.course / "submitted" / user / assignment)
+            if problem:
+                entry["problem"] = problem
+                continue
+            entry.update(self._grade(user, assignment))
+        out = self.paths.course / "reports" / assignment
+        out.mkdir(parents=True, exist_ok=True)
+        (out / REPORT).write_text(json.dumps(report, indent=2, sort_keys=True), encoding="utf-8")
+        return report
+
+    def _place(self, folder: Path, user: str, assignment: str, timestamp: str) -> None:
+        target = self.paths.course / "submitted" / user / assignment
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(folder, target, ignore=shutil.ignore_patterns(".*", "feedback"))
+        (target / "timestamp.txt").write_text(timestamp, encoding="utf-8")
+
+    def _grade(self, user: str, assignment: str) -> dict:
+        try:
+            run = self.nbgrader("autograde", assignment, "--student", user, "--force")
+        except subprocess.TimeoutExpired:
+            return {"problem": f"autograde took longer than {self.step_timeout:.0f} s"}
+        if run.returncode != 0:
+            return {"problem": f"autograde failed: {tail(run, 6)}"}
+        try:
+            feedback = self.nbgrader("generate_feedback", assignment, "--student", user, "--force")
+        except subprocess.TimeoutExpired:
+            return {"problem": "feedback generation took too long"}
+        if feedback.returncode != 0:
+            return {"problem": f"feedback failed: {tail(feedback, 6)}"}
+        source = self.paths.course / "feedback" / user / assignment
+        target = self.paths.exchange / self.course_id / "feedback" / user / assignment
+        if target.exists():
+            shutil.rmtree(target)
+        target.mkdir(parents=True)
+        for html in source.glob("*.html"):
+            shutil.copyfile(html, target / html.name)
+        return {}
+
+    # ----------------------------------------------------------------- export
+    def rows(self, assignment: str) -> list[dict]:
+        """One row per pair: status, score and the results the worksheet recorded."""
+        report_file = self.paths.course / "reports" / assignment / REPORT
+        if not report_file.is_file():
+            raise GradingError(f"{assignment} has not been collected yet: run collect first")
+        report = json.loads(report_file.read_text(encoding="utf-8"))
+        scores = self._scores(assignment)
+        rows = []
+        for user, entry in sorted(report.items()):
+            folder = self.paths.course / "submitted" / user / assignment
+            results = read_json(folder / RESULTS_FILE)
+            ratios = results.get("measured_ratios") or {}
+            score, max_score = scores.get(user, (None, None))
+            if entry.get("problem"):
+                score = None
+            rows.append(
+                {
+                    "pair": user,
+                    "assignment": assignment,
+                    "status": entry["status"],
+                    "submitted_at": entry.get("submitted_at") or "",
+                    "score": "" if score is None else round(score, 2),
+                    "max_score": "" if max_score is None else round(max_score, 2),
+                    "problem": entry.get("problem", ""),
+                    "test_accuracy": _num(results.get("test_accuracy")),
+                    "epochs": results.get("epochs", ""),
+                    "augmentation_factors": " ".join(
+                        str(f) for f in results.get("augmentation_factors") or []
+                    ),
+                    **{f"measured_{c}": _num(ratios.get(c)) for c in "qemt"},
+                }
+            )
+        return rows
+
+    def _scores(self, assignment: str) -> dict[str, tuple[float, float]]:
+        database = self.paths.course / "gradebook.db"
+        if not database.is_file():
+            return {}
+        from nbgrader.api import Gradebook, MissingEntry
+
+        out = {}
+        with Gradebook(f"sqlite:///{database}", course_id=self.course_id) as gradebook:
+            for student in gradebook.students:
+                try:
+                    sub = gradebook.find_submission(assignment, student.id)
+                except MissingEntry:
+                    continue
+                out[student.id] = (sub.score, sub.max_score)
+        return out
+
+    def export(self, assignments: list[str]) -> tuple[Path, Path]:
+        """Write grades.csv and summary.md into the out folder; return both paths."""
+        rows = [row for a in assignments for row in self.rows(a)]
+        out = self.paths.out
+        out.mkdir(parents=True, exist_ok=True)
+        csv_path, md_path = out / "grades.csv", out / "summary.md"
+        with open(csv_path, "w", newline="", encoding="utf-8") as stream:
+            writer = csv.DictWriter(stream, fieldnames=COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+        md_path.write_text(summary(self.course_id, rows), encoding="utf-8")
+        return csv_path, md_path
+
+
+def summary(course_id: str, rows: list[dict]) -> str:
+    """A readable Markdown table of the export, for the closing discussion."""
+    lines = [
+        f"# {course_id}: results of the pairs ({now()})",
+        "",
+        "| pair | assignment | status | score | test accuracy | epochs | factors "
+        "| q | e | m | t | problem |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        score = f"{r['score']}/{r['max_score']}" if r["score"] != "" else "–"
+        ratios = [_pct(r[f"measured_{c}"]) for c in "qemt"]
+        lines.append(
+            f"| {r['pair']} | {r['assignment']} | {r['status']} | {score} "
+            f"| {_pct(r['test_accuracy'])} | {r['epochs'] or '–'} "
+            f"| {r['augmentation_factors'] or '–'} | {' | '.join(ratios)} | {r['problem'] or ''} |"
+        )
+    submitted = sum(r["status"] == SUBMITTED for r in rows)
+    lines += ["", f"{submitted} of {len(rows)} submitted."]
+    return "\n".join(lines) + "\n"
+
+
+def solution_leaks(folder: Path) -> list[str]:
+    """Files of a student version that still carry solution or hidden-test markers."""
+    return sorted(
+        str(p.relative_to(folder))
+        for p in folder.rglob("*")
+        if p.is_file()
+        and p.suffix in (".ipynb", ".py")
+        and any(marker in p.read_text(encoding="utf-8", errors="replace") for marker in FORBIDDEN)
+    )
+
+
+def broken_notebooks(folder: Path) -> str:
+    """'' if every notebook in *folder* reads and validates, else what is wrong, by name."""
+    import nbformat
+
+    problems = []
+    notebooks = sorted(folder.glob("*.ipynb"))
+    if not notebooks:
+        return "no notebook in the submission"
+    for path in notebooks:
+        try:
+            nbformat.validate(nbformat.read(path, as_version=4))
+        except Exception as e:  # any reason nbformat gives is reported the same way
+            problems.append(f"{path.name} is damaged ({type(e).__name__}: {str(e)[:120]})")
+    return "; ".join(problems)
+
+
+def snapshot_time(folder: Path) -> str:
+    """When a working copy was taken (the CLI's note), else its newest file's time."""
+    note = folder / ".snapshot-time"
+    if note.is_file():
+        return note.read_text(encoding="utf-8").strip()
+    newest = max((p.stat().st_mtime for p in folder.rglob("*") if p.is_file()), default=0)
+    when = datetime.datetime.fromtimestamp(newest, datetime.UTC)
+    return when.strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+
+
+def check_name(name: str) -> str:
+    if not SAFE_NAME.match(name):
+        raise GradingError(f"not an assignment name: {name!r}")
+    return name
+
+
+def tail(run: subprocess.CompletedProcess, lines: int = 20) -> str:
+    text = (run.stderr or "") + (run.stdout or "")
+    return " | ".join(line for line in text.strip().splitlines()[-lines:])
+
+
+def read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+
+
+def _num(value) -> str | float:
+    return round(float(value), 4) if isinstance(value, int | float) else ""
+
+
+def _pct(value) -> str:
+    return f"{100 * value:.1f} %" if isinstance(value, int | float) else "–"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=("release", "collect", "export"))
+    parser.add_argument("assignments", nargs="+")
+    parser.add_argument("--course-id", required=True)
+    parser.add_argument("--pairs", default="", help="comma-separated pairs of the roster")
+    parser.add_argument("--step-timeout", type=float, default=3600)
+    for name, default in vars(Paths()).items():
+        parser.add_argument(f"--{name}", type=Path, default=default)
+    args = parser.parse_args(argv)
+    paths = Paths(**{name: getattr(args, name) for name in vars(Paths())})
+    grader = Grader(args.course_id, paths, args.step_timeout)
+    pairs = [p for p in args.pairs.split(",") if p]
+    try:
+        if args.action == "release":
+            result = {a: grader.release(a) for a in args.assignments}
+        elif args.action == "collect":
+            result = {a: grader.collect(a, pairs) for a in args.assignments}
+        else:
+            csv_path, md_path = grader.export(args.assignments)
+            result = {"csv": str(csv_path), "summary": str(md_path)}
+    except GradingError as e:
+        print(json.dumps({"error": str(e)}))
+        return 1
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

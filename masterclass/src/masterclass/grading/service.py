@@ -1,0 +1,263 @@
+"""The exchange service: releases and submissions over HTTP, identity from the hub's token check.
+
+It runs in the hub container as a JupyterHub-managed service (``/services/exchange/``)
+and keeps nbgrader's own exchange layout in the exchange volume, so that the grader
+container can use nbgrader's ``collect`` on it unchanged::
+
+    <root>/<course>/outbound/<assignment>/...                       released student version
+    <root>/<course>/inbound/<user>+<assignment>+<timestamp>+<random>/ one submission each
+    <root>/<course>/feedback/<user>/<assignment>/*.html              feedback for that pair
+
+A pair's server calls it with its ``JUPYTERHUB_API_TOKEN``. The user name comes only
+from the hub's answer to that token: nothing the client sends (``--student``,
+``JUPYTERHUB_USER``, a form field) can change whose submission it writes or lists.
+No route reads another user's submission, and the course source never reaches this
+volume (the grader generates the student version and copies only that to ``outbound``).
+
+Routes (below the service prefix)::
+
+    GET  api/assignments                        released assignments + the caller's submissions
+    GET  api/assignments/<a>/files              the student version as tar.gz
+    POST api/assignments/<a>/submissions        a submission (tar.gz body) of the caller
+    GET  api/assignments/<a>/feedback           the caller's feedback as tar.gz
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import io
+import json
+import logging
+import os
+import secrets
+import shutil
+import tarfile
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlparse
+
+from masterclass.grading.course import SAFE_NAME, Course
+
+log = logging.getLogger("masterclass.exchange")
+
+#: Largest submission (compressed body and unpacked sum): a worksheet with plots is ~2 MB.
+MAX_BYTES = 50 * 1024 * 1024
+#: Most files in one submission.
+MAX_FILES = 200
+#: nbgrader's default timestamp format (ExchangeSubmit writes the same).
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"
+
+
+class BadArchive(ValueError):
+    """A tar upload that is not a plain folder of files, or is too large."""
+
+
+def now_timestamp() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime(TIMESTAMP_FORMAT)
+
+
+def pack(directory: Path, skip_hidden: bool = True) -> bytes:
+    """A tar.gz of the files below *directory* (relative names; hidden files left out)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path in sorted(directory.rglob("*")):
+            relative = path.relative_to(directory)
+            if skip_hidden and any(part.startswith(".") for part in relative.parts):
+                continue
+            if path.is_file() and not path.is_symlink():
+                tar.add(path, arcname=str(relative), recursive=False)
+    return buffer.getvalue()
+
+
+def unpack(data: bytes, target: Path) -> list[str]:
+    """Unpack a tar.gz of plain files into *target*; refuse links, absolute paths, '..', bulk."""
+    if len(data) > MAX_BYTES:
+        raise BadArchive(f"larger than {MAX_BYTES // 2**20} MB")
+    try:
+        tar = tarfile.open(fileobj=io.BytesIO(data), mode="r:gz")  # noqa: SIM115 (closed below)
+        members = tar.getmembers()
+    except (tarfile.TarError, EOFError, OSError) as e:
+        raise BadArchive(f"not a tar.gz archive ({e})") from e
+    names, total = [], 0
+    with tar:
+        for member in members:
+            name = PurePosixPath(member.name)
+            if member.isdir():
+                continue
+            if not member.isfile():
+                raise BadArchive(f"{member.name}: only plain files are accepted")
+            if name.is_absolute() or ".." in name.parts or not name.parts:
+                raise BadArchive(f"{member.name}: not a relative path inside the folder")
+            total += member.size
+            if total > MAX_BYTES or len(names) >= MAX_FILES:
+                raise BadArchive(f"more than {MAX_BYTES // 2**20} MB or {MAX_FILES} files")
+            destination = target.joinpath(*name.parts)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            source = tar.extractfile(member)
+            with open(destination, "wb") as out:
+                shutil.copyfileobj(source, out)
+            names.append(str(name))
+    return names
+
+
+class Store:
+    """The exchange volume in nbgrader's layout; every method takes the *verified* user."""
+
+    def __init__(self, root: Path, course_id: str) -> None:
+        self.root = root
+        self.course_id = course_id
+        self.course = root / course_id
+        for part in ("outbound", "inbound", "feedback"):
+            (self.course / part).mkdir(parents=True, exist_ok=True)
+
+    def released(self) -> list[dict]:
+        out = []
+        for folder in sorted((self.course / "outbound").iterdir()):
+            if folder.is_dir() and SAFE_NAME.match(folder.name):
+                notebooks = sorted(p.stem for p in folder.glob("*.ipynb"))
+                out.append({"assignment_id": folder.name, "notebooks": notebooks})
+        return out
+
+    def release_dir(self, assignment: str) -> Path | None:
+        folder = self.course / "outbound" / assignment
+        return folder if SAFE_NAME.match(assignment) and folder.is_dir() else None
+
+    def submissions(self, user: str) -> list[dict]:
+        """The *user*'s own submissions, oldest first (the glob is anchored on the name)."""
+        out = []
+        for folder in (self.course / "inbound").glob(f"{user}+*"):
+            parts = folder.name.split("+")
+            if len(parts) >= 3 and parts[0] == user:
+                out.append({"assignment_id": parts[1], "timestamp": parts[2]})
+        return sorted(out, key=lambda s: (s["assignment_id"], s["timestamp"]))
+
+    def submit(self, user: str, assignment: str, data: bytes) -> str:
+        """Store one submission atomically (a hidden folder renamed into place)."""
+        timestamp = now_timestamp()
+        inbound = self.course / "inbound"
+        staging = inbound / f".incoming-{secrets.token_hex(8)}"
+        staging.mkdir()
+        try:
+            unpack(data, staging)
+            (staging / "timestamp.txt").write_text(timestamp, encoding="utf-8")
+            final = inbound / f"{user}+{assignment}+{timestamp}+{secrets.token_hex(4)}"
+            staging.rename(final)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+        log.info("submission of %s by %s at %s", assignment, user, timestamp)
+        return timestamp
+
+    def feedback_dir(self, user: str, assignment: str) -> Path | None:
+        folder = self.course / "feedback" / user / assignment
+        return folder if folder.is_dir() else None
+
+
+def make_app(store: Store, prefix: str):
+    """The tornado application (imports jupyterhub only here: the client side has no need)."""
+    from jupyterhub.services.auth import HubAuthenticated
+    from tornado import web
+
+    class Handler(HubAuthenticated, web.RequestHandler):
+        def check_xsrf_cookie(self) -> None:
+            # API clients authenticate with a token header, never with a cookie.
+            return
+
+        def user(self) -> str:
+            model = self.get_current_user()
+            if not model or model.get("kind", "user") != "user":
+                raise web.HTTPError(403, "a user's token with access to this service is needed")
+            name = model["name"]
+            if not SAFE_NAME.match(name) or "+" in name:
+                raise web.HTTPError(403, "this user name cannot use the exchange")
+            return name
+
+        def send_json(self, data, status: int = 200) -> None:
+            self.set_status(status)
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps(data))
+
+        def send_tar(self, directory: Path) -> None:
+            self.set_header("Content-Type", "application/gzip")
+            self.finish(pack(directory))
+
+        def write_error(self, status_code: int, **kwargs) -> None:
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps({"status": status_code, "message": self._reason}))
+
+        def get_login_url(self) -> str:
+            raise web.HTTPError(403, "no valid token")
+
+    class ListHandler(Handler):
+        def get(self) -> None:
+            user = self.user()
+            self.send_json(
+                {
+                    "course_id": store.course_id,
+                    "user": user,
+                    "assignments": store.released(),
+                    "submissions": store.submissions(user),
+                }
+            )
+
+    class FilesHandler(Handler):
+        def get(self, assignment: str) -> None:
+            self.user()
+            folder = store.release_dir(assignment)
+            if folder is None:
+                raise web.HTTPError(404, f"{assignment} has not been released")
+            self.send_tar(folder)
+
+    class SubmitHandler(Handler):
+        def post(self, assignment: str) -> None:
+            user = self.user()
+            if store.release_dir(assignment) is None:
+                raise web.HTTPError(404, f"{assignment} has not been released")
+            try:
+                timestamp = store.submit(user, assignment, self.request.body)
+            except BadArchive as e:
+                raise web.HTTPError(400, f"submission refused: {e}") from e
+            self.send_json({"assignment_id": assignment, "timestamp": timestamp}, 201)
+
+    class FeedbackHandler(Handler):
+        def get(self, assignment: str) -> None:
+            user = self.user()
+            folder = store.feedback_dir(user, assignment) if SAFE_NAME.match(assignment) else None
+            if folder is None:
+                raise web.HTTPError(404, "no feedback yet")
+            self.send_tar(folder)
+
+    name = r"([A-Za-z0-9_][A-Za-z0-9_.-]{0,63})"
+    base = prefix.rstrip("/")
+    return web.Application(
+        [
+            (rf"{base}/api/assignments", ListHandler),
+            (rf"{base}/api/assignments/{name}/files", FilesHandler),
+            (rf"{base}/api/assignments/{name}/submissions", SubmitHandler),
+            (rf"{base}/api/assignments/{name}/feedback", FeedbackHandler),
+        ],
+        max_body_size=MAX_BYTES,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the service with the address and prefix the hub hands to managed services."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, required=True, help="the exchange directory")
+    parser.add_argument("--course-file", type=Path, required=True, help="hub/course/course.toml")
+    args = parser.parse_args(argv)
+    course_id = Course.load(args.course_file).course_id
+    logging.basicConfig(level=logging.INFO, format="[exchange %(asctime)s] %(message)s")
+    from tornado.ioloop import IOLoop
+
+    url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10102"))
+    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/exchange/")
+    os.umask(0o077)
+    app = make_app(Store(args.root, course_id), prefix)
+    app.listen(url.port or 80, url.hostname or "127.0.0.1", xheaders=True)
+    log.info("exchange for course %s on %s%s", course_id, url.geturl(), prefix)
+    IOLoop.current().start()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,258 @@
+"""Grading without Docker: the course file, the exchange store, the grader with real nbgrader."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from masterclass.grading import grader as grading
+from masterclass.grading.course import Course, CourseError
+from masterclass.grading.service import BadArchive, Store, pack, unpack
+
+ROOT = Path(__file__).parents[2]
+SOLUTION = "answer = 6 * 7  # the secret solution"
+HIDDEN = "assert answer != 41  # hidden check"
+
+
+def placeholder(source: Path, name: str = "tiny") -> Path:
+    """A one-notebook nbgrader assignment: one solution cell, one visible and one hidden test."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("Fill in the answer."),
+        nbformat.v4.new_code_cell(
+            f"### BEGIN SOLUTION\n{SOLUTION}\n### END SOLUTION",
+            metadata={
+                "nbgrader": {
+                    "grade": False,
+                    "solution": True,
+                    "locked": False,
+                    "grade_id": "answer",
+                    "schema_version": 3,
+                }
+            },
+        ),
+        nbformat.v4.new_code_cell(
+            f"assert answer == 42\n### BEGIN HIDDEN TESTS\n{HIDDEN}\n### END HIDDEN TESTS",
+            metadata={
+                "nbgrader": {
+                    "grade": True,
+                    "solution": False,
+                    "locked": True,
+                    "points": 1,
+                    "grade_id": "check",
+                    "schema_version": 3,
+                }
+            },
+        ),
+    ]
+    folder = source / name
+    folder.mkdir(parents=True)
+    nbformat.write(nb, folder / f"{name}.ipynb")
+    return folder
+
+
+@pytest.fixture
+def grader(tmp_path) -> grading.Grader:
+    source = tmp_path / "source"
+    placeholder(source)
+    config = tmp_path / "config.py"
+    config.write_text(
+        "c = get_config()\n"
+        "c.ClearSolutions.code_stub = {'python': '...  # fill in'}\n"
+        "c.Execute.timeout = 60\n"
+    )
+    paths = grading.Paths(
+        exchange=tmp_path / "exchange",
+        course=tmp_path / "course",
+        source=source,
+        config=config,
+        snapshots=tmp_path / "snapshots",
+        out=tmp_path / "out",
+    )
+    return grading.Grader("testcourse", paths, step_timeout=300)
+
+
+def released_notebook(grader) -> dict:
+    path = grader.paths.exchange / "testcourse" / "outbound" / "tiny" / "tiny.ipynb"
+    return nbformat.read(path, as_version=4)
+
+
+def answered(grader, answer: str) -> nbformat.NotebookNode:
+    nb = released_notebook(grader)
+    nb.cells[1].source = answer
+    return nb
+
+
+def submit(store: Store, user: str, files: dict[str, str | bytes]) -> str:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, content in files.items():
+            data = content.encode() if isinstance(content, str) else content
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return store.submit(user, "tiny", buffer.getvalue())
+
+
+# ------------------------------------------------------------------- course file
+
+
+def test_the_shipped_course_file_names_existing_sources():
+    course = Course.load(ROOT / "hub" / "course" / "course.toml")
+    for lang in ("de", "en"):
+        for assignment in course.assignments:
+            assert (course.source_dir(ROOT, lang) / assignment).is_dir()
+        assert course.config_file(ROOT, lang).is_file()
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('course_id = "a+b"\nassignments = ["x"]', "not a usable name"),
+        ('course_id = "c"\nassignments = []', "at least one"),
+        ('course_id = "c"\nassignments = ["../x"]', "not a usable name"),
+        ('course_id = "c"\nassignments = ["x"]\ncolour = 1', "unknown keys"),
+        ("course_id = ", "not valid TOML"),
+    ],
+)
+def test_a_wrong_course_file_says_what_is_wrong(tmp_path, text, message):
+    path = tmp_path / "course.toml"
+    path.write_text(text)
+    with pytest.raises(CourseError, match=message):
+        Course.load(path)
+
+
+# ----------------------------------------------------------------- exchange store
+
+
+def test_a_user_lists_only_own_submissions_and_latest_is_newest(tmp_path):
+    store = Store(tmp_path, "testcourse")
+    (tmp_path / "testcourse" / "outbound" / "tiny").mkdir()
+    first = submit(store, "pair-01", {"tiny.ipynb": "{}"})
+    second = submit(store, "pair-01", {"tiny.ipynb": "{}"})
+    submit(store, "pair-02", {"tiny.ipynb": "{}"})
+    submit(store, "pair-010", {"tiny.ipynb": "{}"})
+    mine = store.submissions("pair-01")
+    assert [s["timestamp"] for s in mine] == [first, second]
+    assert all(s["assignment_id"] == "tiny" for s in mine)
+
+
+@pytest.mark.parametrize("name", ["../evil.ipynb", "/etc/evil", "a/../../evil"])
+def test_unpack_refuses_paths_outside_the_folder(tmp_path, name):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo(name)
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+    with pytest.raises(BadArchive, match="relative path"):
+        unpack(buffer.getvalue(), tmp_path / "t")
+    assert not (tmp_path / "evil.ipynb").exists()
+
+
+def test_unpack_refuses_links_and_garbage(tmp_path):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("link")
+        info.type = tarfile.SYMTYPE
+        info.linkname = "/srv/nbgrader/exchange"
+        tar.addfile(info)
+    with pytest.raises(BadArchive, match="plain files"):
+        unpack(buffer.getvalue(), tmp_path)
+    with pytest.raises(BadArchive, match=r"not a tar\.gz"):
+        unpack(b"not a tar at all", tmp_path)
+
+
+def test_a_refused_submission_leaves_nothing_behind(tmp_path):
+    store = Store(tmp_path, "testcourse")
+    with pytest.raises(BadArchive):
+        store.submit("pair-01", "tiny", b"garbage")
+    assert list((tmp_path / "testcourse" / "inbound").iterdir()) == []
+
+
+def test_pack_leaves_out_hidden_files(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "nb.ipynb").write_text("{}")
+    (tmp_path / "a" / ".ipynb_checkpoints").mkdir()
+    (tmp_path / "a" / ".ipynb_checkpoints" / "nb.ipynb").write_text("{}")
+    unpack(pack(tmp_path / "a"), tmp_path / "b")
+    assert [p.name for p in (tmp_path / "b").rglob("*")] == ["nb.ipynb"]
+
+
+# ------------------------------------------------------------ grader (real nbgrader)
+
+
+@pytest.mark.slow
+def test_release_hands_out_no_solution_and_no_hidden_test(grader):
+    files = grader.release("tiny")
+    assert files == ["tiny.ipynb"]
+    text = json.dumps(released_notebook(grader))
+    for secret in (SOLUTION, HIDDEN, "BEGIN SOLUTION", "HIDDEN TESTS"):
+        assert secret not in text
+    assert "...  # fill in" in text
+    # A second release replaces the first one as a whole.
+    assert grader.release("tiny") == ["tiny.ipynb"]
+
+
+def test_release_refuses_a_missing_assignment(grader):
+    with pytest.raises(grading.GradingError, match="no source folder"):
+        grader.release("nothere")
+
+
+@pytest.mark.slow
+def test_collect_latest_wins_snapshots_broken_notebook_and_export(grader):
+    grader.release("tiny")
+    store = Store(grader.paths.exchange, "testcourse")
+    wrong = nbformat.writes(answered(grader, "answer = 41"))
+    right = nbformat.writes(answered(grader, "answer = 42"))
+    results = {
+        "test_accuracy": 0.875,
+        "epochs": 3,
+        "augmentation_factors": [3, 60, 60, 60],
+        "measured_ratios": {"q": 0.8, "e": 0.05, "m": 0.05, "t": 0.1},
+    }
+    submit(store, "pair-01", {"tiny.ipynb": wrong})
+    submit(store, "pair-01", {"tiny.ipynb": right, "masterclass-results.json": json.dumps(results)})
+    submit(store, "pair-02", {"tiny.ipynb": right[: len(right) // 2]})  # truncated
+    snapshot = grader.paths.snapshots / "pair-03" / "tiny"
+    snapshot.mkdir(parents=True)
+    nbformat.write(answered(grader, "answer = 42"), snapshot / "tiny.ipynb")
+
+    first = grader.collect("tiny", ["pair-01", "pair-02", "pair-03", "pair-04"])
+    assert first["pair-01"]["status"] == grading.SUBMITTED
+    assert "tiny.ipynb is damaged" in first["pair-02"]["problem"]
+    assert first["pair-03"]["status"] == grading.NOT_SUBMITTED
+    assert first["pair-04"]["status"] == grading.NO_WORK
+    feedback = grader.paths.exchange / "testcourse" / "feedback" / "pair-01" / "tiny"
+    assert (feedback / "tiny.html").is_file()
+
+    second = grader.collect("tiny", ["pair-01", "pair-02", "pair-03", "pair-04"])
+    assert second == first
+
+    csv_path, md_path = grader.export(["tiny"])
+    rows = {r["pair"]: r for r in csv.DictReader(csv_path.open())}
+    assert sorted(rows) == ["pair-01", "pair-02", "pair-03", "pair-04"]
+    assert rows["pair-01"]["score"] == "1.0"  # the latest (right) submission counts
+    assert rows["pair-01"]["test_accuracy"] == "0.875"
+    assert rows["pair-01"]["augmentation_factors"] == "3 60 60 60"
+    assert rows["pair-01"]["measured_t"] == "0.1"
+    assert rows["pair-02"]["score"] == ""
+    assert rows["pair-02"]["problem"].startswith("tiny.ipynb is damaged")
+    assert rows["pair-03"]["status"] == "not submitted"
+    assert rows["pair-03"]["score"] == "1.0"
+    assert "2 of 4 submitted" in md_path.read_text()
+
+
+def test_export_before_collect_says_so(grader):
+    with pytest.raises(grading.GradingError, match="collect first"):
+        grader.export(["tiny"])
