@@ -214,6 +214,62 @@ def update_headers(c, env):
     }
 
 
+def update_grading(c, env):
+    """nbgrader: the exchange service, who may use it, and how the pairs' servers reach it.
+
+    Runs after update_services and update_roles and adds to the lists they set.
+    docs/grading.md explains the design.
+    """
+    course_file = env.get("MASTERCLASS_COURSE_FILE", "/srv/jupyterhub/course/course.toml")
+    exchange = env.get("MASTERCLASS_EXCHANGE_DIR", "/srv/nbgrader/exchange")
+    hub_host = env.get("MASTERCLASS_HUB_HOST", "hub")
+    c.JupyterHub.services = [
+        *c.JupyterHub.services,
+        {
+            # Stores releases and submissions in the exchange volume; learns who calls
+            # only from the hub's token check. The proxy serves it at /services/exchange/.
+            "name": "exchange",
+            "url": "http://127.0.0.1:10102",
+            "command": [
+                sys.executable,
+                "-m",
+                "masterclass.grading.service",
+                f"--root={exchange}",
+                f"--course-file={course_file}",
+            ],
+            "display": False,
+        },
+    ]
+    c.JupyterHub.load_roles = [
+        *c.JupyterHub.load_roles,
+        {
+            # Pairs and tutors may call the exchange service (it still sees only its caller).
+            "name": "exchange-user",
+            "scopes": ["access:services!service=exchange"],
+            "groups": ["pairs", "tutors"],
+        },
+        {
+            # `masterclass class collect` reads the notebook of a pair that never submitted
+            # through that pair's own server (contents API), read-only.
+            "name": "masterclass-cli-collect",
+            "scopes": ["access:servers!group=pairs"],
+            "services": ["masterclass-cli"],
+        },
+    ]
+    # A pair's server token may also call the exchange service (plus the server role's scopes).
+    c.Spawner.server_token_scopes = [
+        "users:activity!user",
+        "access:servers!server",
+        "access:services!service=exchange",
+    ]
+    # The exchange's address for the pairs' servers: through the proxy on the spawn network.
+    # (The DockerSpawner section wins over the Spawner one, so it repeats that environment.)
+    c.DockerSpawner.environment = {
+        **c.Spawner.environment,
+        "MASTERCLASS_EXCHANGE_URL": f"http://{hub_host}:8000/services/exchange/",
+    }
+
+
 def update_all(c, env):
     """Apply every part of the configuration, in order."""
     update_state(c, env)

@@ -20,6 +20,7 @@ from typing import Annotated
 import typer
 
 from masterclass import classday, data
+from masterclass.grading import commands as grading_commands
 
 EXIT_DATA_ERROR = 1
 
@@ -51,6 +52,7 @@ data_app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 app.add_typer(classday.class_app, name="class")
+grading_commands.register(classday.class_app)
 
 
 @contextmanager

@@ -258,6 +258,8 @@ def autofetch(home: Path, deadline: float = 30.0) -> list[str]:
     """Fetch every released assignment not yet in *home*; retry until *deadline* seconds."""
     from nbgrader.coursedir import CourseDirectory
 
+    if not os.environ.get(ENV_URL) or not os.environ.get("JUPYTERHUB_API_TOKEN"):
+        return []  # not started by the class hub: nothing to fetch from
     end = time.monotonic() + deadline
     while True:
         try:
@@ -286,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     home = Path(argv[1]) if len(argv) > 1 else Path.home()
     try:
-        names = autofetch(home)
+        names = autofetch(home, float(os.environ.get("MASTERCLASS_AUTOFETCH_WAIT", "20")))
     except Exception as e:  # the server must start even if the exchange fails
         print(f"autofetch failed: {e}", file=sys.stderr)
         return 0

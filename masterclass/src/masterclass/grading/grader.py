@@ -396,7 +396,12 @@ def main(argv: list[str] | None = None) -> int:
             result = {a: grader.collect(a, pairs) for a in args.assignments}
         else:
             csv_path, md_path = grader.export(args.assignments)
-            result = {"csv": str(csv_path), "summary": str(md_path)}
+            result = {
+                "csv": str(csv_path),
+                "summary": str(md_path),
+                "csv_text": csv_path.read_text(encoding="utf-8"),
+                "summary_text": md_path.read_text(encoding="utf-8"),
+            }
     except GradingError as e:
         print(json.dumps({"error": str(e)}))
         return 1
