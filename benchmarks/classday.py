@@ -1,0 +1,308 @@
+"""Class-day rehearsal: N pairs log in within a burst window, start, run a cell, then work at once.
+
+What a class does at 13:30, measured on the real stack (in the spirit of hubtraf: logins
+spread uniformly over a start window, each session logs in, starts a server, starts a
+kernel and runs code):
+
+1. pair *i* opens the login page at ``i * window / N`` seconds, submits the real form
+   (with its _xsrf) and follows the hub's redirects, which start its server;
+2. time-to-ready: from submitting the form until the pair's own server answers
+   ``/api/status`` through the proxy; then the pair opens the worksheet page (``/lab``);
+3. kernel start: from asking for a kernel until ``5 * 4`` came back as ``20``;
+4. all pairs at once: the worksheet's first steps (load, split, augment).
+
+Reported: login success rate, time-to-ready p50/p95/max, kernel start p50/max, HTTP
+status counts (every response of every pair: 429 and 5xx), the hub container's CPU
+(average over the burst, cores) and its peak resident memory, sampled each second.
+
+By default it starts its own stack (tests/integration/hub_fixtures.Stack: own prefix,
+port and volumes; removed at the end) and a class of N pairs. ``--cold`` drops the
+machine's page cache before the burst (as after a reboot: images are read from disk;
+needs root). The images are "warm" otherwise (read once already, in the page cache).
+
+Usage:
+    .venv/bin/python benchmarks/classday.py [--pairs 15] [--window 30] [--runs 1]
+        [--cold] [--no-work] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "integration"))
+
+import psutil  # noqa: E402
+from hub_fixtures import Browser, Kernel, Stack  # noqa: E402
+
+FIRST_STEPS = """
+from masterclass import *
+ev = load_events()
+tv, test = split_events_random(ev, fraction_first_block=0.3)
+aug = augment_events(tv, [3, 60, 60, 60])
+print("AUGMENTED", len(aug))
+"""
+
+
+@dataclass
+class Pair:
+    user: str
+    login_status: int | None = None
+    ready_s: float | None = None
+    kernel_s: float | None = None
+    work_s: float | None = None
+    error: str | None = None
+    statuses: Counter = field(default_factory=Counter)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (no interpolation: p95 of 15 values is the 15th)."""
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))
+    return ordered[int(rank) - 1]
+
+
+class HubSampler(threading.Thread):
+    """Samples the hub container's processes (hub, proxy, culler) every second."""
+
+    def __init__(self, container: str) -> None:
+        super().__init__(daemon=True)
+        pid = subprocess.run(
+            ["docker", "inspect", "-f", "{{.State.Pid}}", container],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        self.root = psutil.Process(int(pid))
+        self.stop = threading.Event()
+        self.peak_rss = 0
+        self.cpu_start = self.cpu_now()
+        self.t_start = time.monotonic()
+        self.cpu_end = self.cpu_start
+        self.t_end = self.t_start
+
+    def processes(self) -> list[psutil.Process]:
+        return [self.root, *self.root.children(recursive=True)]
+
+    def cpu_now(self) -> float:
+        total = 0.0
+        for p in self.processes():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = p.cpu_times()
+                total += times.user + times.system
+        return total
+
+    def run(self) -> None:
+        while not self.stop.wait(1.0):
+            rss = 0
+            for p in self.processes():
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    rss += p.memory_info().rss
+            self.peak_rss = max(self.peak_rss, rss)
+            self.cpu_end, self.t_end = self.cpu_now(), time.monotonic()
+
+    def result(self) -> dict:
+        self.stop.set()
+        self.join()
+        seconds = max(self.t_end - self.t_start, 1e-9)
+        return {
+            "hub_cpu_cores_avg": round((self.cpu_end - self.cpu_start) / seconds, 2),
+            "hub_cpu_seconds": round(self.cpu_end - self.cpu_start, 1),
+            "hub_peak_rss_mb": round(self.peak_rss / 2**20),
+        }
+
+
+def count_statuses(browser: Browser, pair: Pair) -> None:
+    browser.http.event_hooks["response"].append(lambda r: pair.statuses.update([r.status_code]))
+
+
+def one_pair(stack: Stack, pair: Pair, password: str, delay: float, t0: float, timeout: float):
+    """Log in at ``t0 + delay``, wait for the server, open /lab, run 5 * 4; returns a Kernel."""
+    time.sleep(max(0.0, t0 + delay - time.monotonic()))
+    browser = Browser(stack)
+    count_statuses(browser, pair)
+    try:
+        form = browser.http.get("/hub/login", params={"username": pair.user})
+        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', form.text).group(1)
+        start = time.monotonic()
+        # the real form; following its redirects starts the server (/hub/spawn)
+        response = browser.http.post(
+            "/hub/login", data={"_xsrf": xsrf, "username": pair.user, "password": password}
+        )
+        pair.login_status = response.history[0].status_code if response.history else None
+        if pair.login_status not in (302, 303):
+            pair.error = f"login answered {response.status_code}"
+            return None
+        browser.user = pair.user
+        browser.wait_ready(pair.user, timeout=timeout)
+        pair.ready_s = time.monotonic() - start
+        lab = browser.http.get(f"/user/{pair.user}/lab")
+        if lab.status_code != 200:
+            pair.error = f"/lab answered {lab.status_code}"
+            return None
+        start = time.monotonic()
+        kernel = Kernel(stack, pair.user, browser.token())
+        kernel.api.event_hooks["response"].append(lambda r: pair.statuses.update([r.status_code]))
+        out = kernel.execute("5 * 4", timeout=timeout)
+        if out["status"] != "ok":
+            pair.error = f"5 * 4 failed: {out}"
+            return None
+        shown = kernel.execute("print(5 * 4)", timeout=60)["stdout"].strip()
+        if shown != "20":
+            pair.error = f"5 * 4 printed {shown!r}"
+            return None
+        pair.kernel_s = time.monotonic() - start
+        return kernel
+    except Exception as e:  # every failure is a figure, not a crash of the benchmark
+        pair.error = f"{type(e).__name__}: {str(e)[:200]}"
+        return None
+
+
+def work(pair: Pair, kernel: Kernel, timeout: float) -> None:
+    start = time.monotonic()
+    try:
+        out = kernel.execute(FIRST_STEPS, timeout=timeout)
+        if out["status"] != "ok" or "AUGMENTED" not in out["stdout"]:
+            pair.error = f"first steps failed: {out['errors'] or out}"
+            return
+        pair.work_s = time.monotonic() - start
+    except Exception as e:
+        pair.error = f"first steps: {type(e).__name__}: {str(e)[:200]}"
+    finally:
+        kernel.close()
+
+
+def drop_page_cache() -> None:
+    subprocess.run(["sync"], check=True)
+    Path("/proc/sys/vm/drop_caches").write_text("3\n")
+
+
+def rehearse(stack: Stack, logins: dict[str, str], args) -> dict:
+    pairs = [Pair(user) for user in logins]
+    spread = args.window / len(pairs)
+    if args.cold:
+        drop_page_cache()
+    sampler = HubSampler(stack.hub)
+    sampler.start()
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(max_workers=len(pairs)) as pool:
+        kernels = list(
+            pool.map(
+                lambda ip: one_pair(
+                    stack, ip[1], logins[ip[1].user], ip[0] * spread, t0, args.timeout
+                ),
+                enumerate(pairs),
+            )
+        )
+    burst_s = time.monotonic() - t0
+    hub = sampler.result()
+    work_all_s = None
+    if not args.no_work:
+        start = time.monotonic()
+        with ThreadPoolExecutor(max_workers=len(pairs)) as pool:
+            list(
+                pool.map(
+                    lambda pk: work(pk[0], pk[1], args.timeout * 3),
+                    [(p, k) for p, k in zip(pairs, kernels, strict=True) if k is not None],
+                )
+            )
+        work_all_s = time.monotonic() - start
+    else:
+        for kernel in kernels:
+            if kernel is not None:
+                kernel.close()
+
+    ready = [p.ready_s for p in pairs if p.ready_s is not None]
+    kernel_s = [p.kernel_s for p in pairs if p.kernel_s is not None]
+    work_s = [p.work_s for p in pairs if p.work_s is not None]
+    statuses = sum((p.statuses for p in pairs), Counter())
+    ok = [p for p in pairs if p.error is None and p.kernel_s is not None]
+    return {
+        "pairs": len(pairs),
+        "window_s": args.window,
+        "cold": args.cold,
+        "success": len(ok),
+        "success_rate": round(len(ok) / len(pairs), 3),
+        "ready_p50_s": round(statistics.median(ready), 1) if ready else None,
+        "ready_p95_s": round(percentile(ready, 95), 1) if ready else None,
+        "ready_max_s": round(max(ready), 1) if ready else None,
+        "kernel_p50_s": round(statistics.median(kernel_s), 1) if kernel_s else None,
+        "kernel_max_s": round(max(kernel_s), 1) if kernel_s else None,
+        "burst_s": round(burst_s, 1),
+        "work_p50_s": round(statistics.median(work_s), 1) if work_s else None,
+        "work_max_s": round(max(work_s), 1) if work_s else None,
+        "work_all_s": round(work_all_s, 1) if work_all_s else None,
+        "http_429": statuses[429],
+        "http_5xx": sum(n for code, n in statuses.items() if code >= 500),
+        "http_statuses": dict(sorted(statuses.items())),
+        **hub,
+        "errors": {p.user: p.error for p in pairs if p.error},
+        "per_pair": [{k: v for k, v in asdict(p).items() if k != "statuses"} for p in pairs],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pairs", type=int, default=15)
+    parser.add_argument("--window", type=float, default=30.0, help="burst window, seconds")
+    parser.add_argument("--runs", type=int, default=1, help="fresh stack per run")
+    parser.add_argument("--timeout", type=float, default=300.0, help="per step, seconds")
+    parser.add_argument("--cold", action="store_true", help="drop the page cache first (root)")
+    parser.add_argument("--no-work", action="store_true", help="skip load/split/augment")
+    parser.add_argument("--json", type=Path, help="append each run's figures to this file")
+    args = parser.parse_args()
+
+    results = []
+    for run in range(args.runs):
+        stack = Stack()
+        try:
+            stack.up()
+            code = (
+                "import json; from masterclass.roster import create_class; "
+                "from pathlib import Path; "
+                "Path('/srv/jupyterhub/state/roster.json').unlink(missing_ok=True); "
+                f"_, logins = create_class('/srv/jupyterhub/state/roster.json', "
+                f"name='Rehearsal', pairs={args.pairs}, tutors=0); "
+                "print(json.dumps(logins))"
+            )
+            logins = json.loads(stack.hub_exec("python", "-c", code))
+            logins = {u: p for u, p in logins.items() if u.startswith("pair-")}
+            result = rehearse(stack, logins, args)
+        finally:
+            stack.down()
+        result["run"] = run + 1
+        result["cores"] = os.cpu_count()
+        results.append(result)
+        summary = {k: v for k, v in result.items() if k != "per_pair"}
+        print(json.dumps(summary, indent=1), flush=True)
+        if args.json:
+            with args.json.open("a") as f:
+                f.write(json.dumps(result) + "\n")
+
+    if len(results) > 1:
+        keys = ["success_rate", "ready_p50_s", "ready_p95_s", "ready_max_s", "kernel_p50_s"]
+        keys += ["work_p50_s", "work_max_s", "http_429", "http_5xx", "hub_cpu_cores_avg"]
+        keys += ["hub_peak_rss_mb"]
+        medians = {
+            k: statistics.median(r[k] for r in results if r[k] is not None)
+            for k in keys
+            if any(r[k] is not None for r in results)
+        }
+        print(f"MEDIANS over {len(results)} runs: {json.dumps(medians)}")
+
+
+if __name__ == "__main__":
+    main()
