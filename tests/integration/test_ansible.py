@@ -12,6 +12,8 @@ network, and a second run with ``changed=0``. NOT covered here: installing and s
 Docker Engine, loading or building images, starting the stack, creating the first class's
 roster, Caddy's certificates and systemd itself (see ansible/README.md).
 
+The stack part (first class, compose up, a pair's login) runs with connection local
+against this machine's own engine and the built hub image, all paths in a temporary folder.
 The TLS decision (ACME or Caddy's own CA) runs without Docker, on localhost.
 """
 
@@ -50,7 +52,9 @@ TEST_VARS = {
 }
 
 
-def run(*args: str, check: bool = True, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
+def run(
+    *args: str, check: bool = True, timeout: float = 600, **kwargs
+) -> subprocess.CompletedProcess:
     result = subprocess.run(args, capture_output=True, text=True, timeout=timeout, **kwargs)
     if check and result.returncode != 0:
         raise AssertionError(
@@ -140,7 +144,9 @@ def playbook(snapshot: Path, target: str, tmp_path: Path, **extra) -> subprocess
 
 def apply_twice(snapshot: Path, target: str, tmp_path: Path, **extra) -> tuple[str, dict]:
     first = playbook(snapshot, target, tmp_path, **extra)
-    assert first.returncode == 0, f"first run failed:\n{first.stdout[-8000:]}\n{first.stderr[-2000:]}"
+    assert first.returncode == 0, (
+        f"first run failed:\n{first.stdout[-8000:]}\n{first.stderr[-2000:]}"
+    )
     assert recap(first.stdout, target)["changed"] > 0
     second = playbook(snapshot, target, tmp_path, **extra)
     assert second.returncode == 0, f"second run failed:\n{second.stdout[-8000:]}"
@@ -238,8 +244,12 @@ def test_bare_debian_server_online(snapshot, targets, base_image, tmp_path, dock
 def offline_image(targets, base_image) -> str:
     """The base image with Python, iptables and unattended-upgrades, as a server would have."""
     prep = targets("prep", base_image)
-    in_target(prep, "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
-                    "--no-install-recommends python3 iptables unattended-upgrades >/dev/null")  # fmt: skip
+    packages = "python3 iptables unattended-upgrades"
+    in_target(
+        prep,
+        "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
+        f"--no-install-recommends {packages} >/dev/null",
+    )
     image = f"{PREFIX}-offline:latest"
     run("docker", "commit", prep, image)
     targets.images.append(image)
@@ -272,10 +282,13 @@ def test_bundle_contents(test_bundle, base_image, docker_cli):
         for name, digest in manifest["sha256"].items():
             data = tar.extractfile(f"masterclass-bundle/{name}").read()
             assert hashlib.sha256(data).hexdigest() == digest, name
-        images = tarfile.open(fileobj=tar.extractfile("masterclass-bundle/images.tar"))
-        repositories = json.load(images.extractfile("repositories"))
-        events = tarfile.open(fileobj=tar.extractfile("masterclass-bundle/events.tar")).getnames()
-        project = tarfile.open(fileobj=tar.extractfile("masterclass-bundle/project.tar")).getnames()
+        members = {}
+        for name in ("images.tar", "events.tar", "project.tar"):
+            with tarfile.open(fileobj=tar.extractfile(f"masterclass-bundle/{name}")) as inner:
+                members[name] = inner.getnames()
+                if name == "images.tar":
+                    repositories = json.load(inner.extractfile("repositories"))
+    events, project = members["events.tar"], members["project.tar"]
     assert {"images.tar", "project.tar", "events.tar", "MANIFEST.json"} <= {
         n.split("/", 1)[-1] for n in names
     }
@@ -309,7 +322,11 @@ def tls_decision(tmp_path: Path, **variables) -> subprocess.CompletedProcess:
         "    - ansible.builtin.debug:\n"
         "        msg: 'DECISION {{ tls_caddy_tls }} {{ tls_https }} {{ tls_public_url }}'\n"
     )
-    env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_ROLES_PATH": str(REPO / "ansible" / "roles")}
+    env = {
+        **os.environ,
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_ROLES_PATH": str(REPO / "ansible" / "roles"),
+    }
     return run(
         str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(play),
         "-e", json.dumps(variables), env=env, check=False, timeout=120,
@@ -337,6 +354,93 @@ def test_tls_chooses_acme_only_for_public_names_with_email(tmp_path, variables, 
 
 
 def test_tls_refuses_acme_for_an_address(tmp_path):
-    result = tls_decision(tmp_path, tls_domain="10.0.0.5", tls_email="a@uni.example", tls_mode="acme")
+    result = tls_decision(
+        tmp_path, tls_domain="10.0.0.5", tls_email="a@uni.example", tls_mode="acme"
+    )
     assert result.returncode != 0
     assert "acme needs an e-mail address" in result.stdout
+
+
+@pytest.fixture
+def host_stack(tmp_path, hub_image):
+    """Paths and names for a run on this machine's own engine; the stack goes at the end."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    prefix = f"{PREFIX}-stack"
+    root = tmp_path / "server"
+    settings = {
+        "masterclass_prefix": prefix,
+        "masterclass_port": port,
+        "masterclass_hub_image": hub_image,
+        "masterclass_install_dir": str(root / "opt"),
+        "masterclass_config_dir": str(root / "etc"),
+        "masterclass_data_dir": str(root / "srv"),
+        "masterclass_systemd_dir": str(root / "units"),
+        "masterclass_first_class_pairs": 3,
+        "masterclass_first_class_tutors": 1,
+        "masterclass_first_class_organisers": 0,
+        "tls_mode": "off",
+        "firewall_enabled": False,
+        "unattended_upgrades_enabled": False,
+        "masterclass_manage_docker_engine": False,
+    }
+    (root / "units").mkdir(parents=True)
+    yield settings
+    if (root / "opt" / "docker-compose.yml").exists():
+        run("docker-compose", "down", "--volumes", cwd=root / "opt", check=False)
+    left = run("docker", "ps", "-aq", "--filter", f"name=^{prefix}").stdout.split()
+    if left:
+        run("docker", "rm", "--force", "--volumes", *left, check=False)
+
+
+@pytest.mark.docker
+def test_stack_on_this_machines_engine(snapshot, host_stack, tmp_path):
+    """The part a container target cannot run: first class, compose up, hub answering.
+
+    Connection local on this machine (its engine, the built hub image), with every path
+    in a temporary folder, a test prefix and port, and no firewall, apt or HTTPS front.
+    """
+    import httpx
+
+    inventory = tmp_path / "inventory"
+    inventory.write_text(
+        "[masterclass]\nlocalhost ansible_connection=local ansible_become=false "
+        "ansible_python_interpreter=/usr/bin/python3\n"
+    )
+    variables = tmp_path / "vars.json"
+    variables.write_text(json.dumps(host_stack))
+    env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "PATH": f"{BIN}:{os.environ['PATH']}"}
+    args = (str(BIN / "ansible-playbook"), "-i", str(inventory), "-e", f"@{variables}", "site.yml")
+    first = run(*args, cwd=snapshot / "ansible", env=env, check=False, timeout=600)
+    assert first.returncode == 0, first.stdout[-8000:]
+    second = run(*args, cwd=snapshot / "ansible", env=env, check=False, timeout=600)
+    assert second.returncode == 0, second.stdout[-8000:]
+    assert recap(second.stdout, "localhost")["changed"] == 0, changed_tasks(second.stdout)
+
+    srv, etc = Path(host_stack["masterclass_data_dir"]), Path(host_stack["masterclass_config_dir"])
+    for secret in ("roster.json", "jupyterhub_cookie_secret", "proxy_token"):
+        assert (srv / "hub-state" / secret).stat().st_mode & 0o777 == 0o600, secret
+    logins = (etc / "first-class-logins.txt").read_text().splitlines()
+    assert (etc / "first-class-logins.txt").stat().st_mode & 0o777 == 0o600
+    accounts = [line.split() for line in logins if line.startswith("  ")]
+    assert [a[0] for a in accounts] == ["tutor-01", "pair-01", "pair-02", "pair-03"]
+    assert (Path(host_stack["masterclass_systemd_dir"]) / "masterclass-hub.service").exists()
+
+    # A pair logs in with the passphrase from the logins file: roster and secrets are in use.
+    base = f"http://127.0.0.1:{host_stack['masterclass_port']}"
+    with httpx.Client(base_url=base, timeout=30) as client:
+        client.get("/hub/login")
+        username, passphrase = accounts[1][:2]
+        login = client.post(
+            "/hub/login",
+            data={
+                "username": username,
+                "password": passphrase,
+                "_xsrf": client.cookies.get("_xsrf", ""),
+            },
+        )
+        assert login.status_code == 302, login.text[:500]
+        assert "/hub/login" not in login.headers["location"]

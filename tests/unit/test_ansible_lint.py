@@ -26,7 +26,12 @@ def tool(name: str) -> str:
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "NO_COLOR": "1", "PATH": f"{BIN}:{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "ANSIBLE_NOCOLOR": "1",
+        "NO_COLOR": "1",
+        "PATH": f"{BIN}:{os.environ['PATH']}",
+    }
     return subprocess.run(args, cwd=ANSIBLE, env=env, capture_output=True, text=True, timeout=300)
 
 
