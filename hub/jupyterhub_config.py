@@ -282,6 +282,7 @@ def update_all(c, env):
     update_services(c, env)
     update_roles(c, env)
     update_headers(c, env)
+    update_grading(c, env)
 
 
 update_all(c, os.environ)
