@@ -256,3 +256,43 @@ def test_collect_latest_wins_snapshots_broken_notebook_and_export(grader):
 def test_export_before_collect_says_so(grader):
     with pytest.raises(grading.GradingError, match="collect first"):
         grader.export(["tiny"])
+
+
+# ----------------------------------------------------------- client exchange classes
+
+
+def test_the_client_says_when_no_exchange_is_configured(tmp_path, monkeypatch):
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.exchange import ExchangeError
+
+    from masterclass.grading.client import ExchangeList, autofetch
+
+    monkeypatch.delenv("MASTERCLASS_EXCHANGE_URL", raising=False)
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "x")
+    with pytest.raises(ExchangeError, match="No exchange service configured"):
+        ExchangeList(coursedir=CourseDirectory(), assignment_dir=str(tmp_path)).start()
+    assert autofetch(tmp_path, deadline=0) == []
+
+
+def test_the_client_says_when_the_exchange_cannot_be_reached(tmp_path, monkeypatch):
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.exchange import ExchangeError
+
+    from masterclass.grading.client import ExchangeList
+
+    monkeypatch.setenv("MASTERCLASS_EXCHANGE_URL", "http://127.0.0.1:9/services/exchange/")
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "x")
+    lister = ExchangeList(coursedir=CourseDirectory(), assignment_dir=str(tmp_path))
+    with pytest.raises(ExchangeError, match="cannot be reached"):
+        lister.start()
+
+
+def test_the_client_refuses_the_inbound_listing(tmp_path):
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.exchange import ExchangeError
+
+    from masterclass.grading.client import ExchangeList
+
+    lister = ExchangeList(coursedir=CourseDirectory(), assignment_dir=str(tmp_path), inbound=True)
+    with pytest.raises(ExchangeError, match="Only the tutors"):
+        lister.start()

@@ -32,6 +32,7 @@ from nbgrader.exchange.abc import (
 from nbgrader.exchange.abc import (
     ExchangeSubmit as ABCSubmit,
 )
+from nbgrader.exchange.abc.exchange import Exchange
 from traitlets import Float, Unicode, default
 
 from masterclass.grading.course import SAFE_NAME
@@ -40,7 +41,7 @@ from masterclass.grading.service import pack, unpack
 ENV_URL = "MASTERCLASS_EXCHANGE_URL"
 
 
-class ServiceMixin:
+class ServiceExchange(Exchange):
     """HTTP to the exchange service, authenticated with the server's own hub token."""
 
     service_url = Unicode(help=f"Base URL of the exchange service (default: ${ENV_URL}).").tag(
@@ -104,7 +105,7 @@ def _notebooks(folder: Path) -> list[dict]:
     ]
 
 
-class ExchangeList(ServiceMixin, ABCList):
+class ExchangeList(ServiceExchange, ABCList):
     """Released assignments, or (``--cached``) the caller's own submissions; never anyone else's."""
 
     def start(self):
@@ -188,7 +189,7 @@ class ExchangeList(ServiceMixin, ABCList):
         return out
 
 
-class ExchangeFetchAssignment(ServiceMixin, ABCFetchAssignment):
+class ExchangeFetchAssignment(ServiceExchange, ABCFetchAssignment):
     """Download the student version; an existing folder only gets the files it lacks."""
 
     def start(self):
@@ -212,7 +213,7 @@ class ExchangeFetchAssignment(ServiceMixin, ABCFetchAssignment):
         return target
 
 
-class ExchangeSubmit(ServiceMixin, ABCSubmit):
+class ExchangeSubmit(ServiceExchange, ABCSubmit):
     """Upload the assignment folder (without hidden files and fetched feedback)."""
 
     def start(self):
@@ -237,7 +238,7 @@ class ExchangeSubmit(ServiceMixin, ABCSubmit):
         return answer
 
 
-class ExchangeFetchFeedback(ServiceMixin, ABCFetchFeedback):
+class ExchangeFetchFeedback(ServiceExchange, ABCFetchFeedback):
     """Download the caller's feedback into ``<assignment>/feedback/<timestamp>/``."""
 
     def start(self):

@@ -247,7 +247,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--course-file", type=Path, required=True, help="hub/course/course.toml")
     args = parser.parse_args(argv)
     course_id = Course.load(args.course_file).course_id
-    logging.basicConfig(level=logging.INFO, format="[exchange %(asctime)s] %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="[exchange %(asctime)s] %(message)s")
+    log.setLevel(logging.INFO)
     from tornado.ioloop import IOLoop
 
     url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10102"))
