@@ -37,15 +37,18 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
 import psutil  # noqa: E402
+import websocket  # noqa: E402
 from hub_fixtures import Browser, Kernel, Stack  # noqa: E402
 
 FIRST_STEPS = """
@@ -64,6 +67,8 @@ class Pair:
     ready_s: float | None = None
     kernel_s: float | None = None
     work_s: float | None = None
+    start_cpu_s: float | None = None
+    container_started_s: float | None = None
     error: str | None = None
     statuses: Counter = field(default_factory=Counter)
 
@@ -137,7 +142,7 @@ def one_pair(stack: Stack, pair: Pair, password: str, delay: float, t0: float, t
     try:
         form = browser.http.get("/hub/login", params={"username": pair.user})
         xsrf = re.search(r'name="_xsrf" value="([^"]+)"', form.text).group(1)
-        start = time.monotonic()
+        start, wall = time.monotonic(), time.time()
         # the real form; following its redirects starts the server (/hub/spawn)
         response = browser.http.post(
             "/hub/login", data={"_xsrf": xsrf, "username": pair.user, "password": password}
@@ -149,6 +154,10 @@ def one_pair(stack: Stack, pair: Pair, password: str, delay: float, t0: float, t
         browser.user = pair.user
         browser.wait_ready(pair.user, timeout=timeout)
         pair.ready_s = time.monotonic() - start
+        pair.start_cpu_s = container_cpu_seconds(stack, pair.user)
+        started = stack.inspect(stack.container(pair.user))["State"]["StartedAt"]
+        started = datetime.fromisoformat(started[:26].rstrip("Z") + "+00:00").timestamp()
+        pair.container_started_s = started - wall
         lab = browser.http.get(f"/user/{pair.user}/lab")
         if lab.status_code != 200:
             pair.error = f"/lab answered {lab.status_code}"
@@ -156,13 +165,9 @@ def one_pair(stack: Stack, pair: Pair, password: str, delay: float, t0: float, t
         start = time.monotonic()
         kernel = Kernel(stack, pair.user, browser.token())
         kernel.api.event_hooks["response"].append(lambda r: pair.statuses.update([r.status_code]))
-        out = kernel.execute("5 * 4", timeout=timeout)
-        if out["status"] != "ok":
-            pair.error = f"5 * 4 failed: {out}"
-            return None
-        shown = kernel.execute("print(5 * 4)", timeout=60)["stdout"].strip()
-        if shown != "20":
-            pair.error = f"5 * 4 printed {shown!r}"
+        shown = run_cell(kernel, "5 * 4", timeout)
+        if shown.get("result") != "20":
+            pair.error = f"5 * 4 gave {shown}"
             return None
         pair.kernel_s = time.monotonic() - start
         return kernel
@@ -171,18 +176,93 @@ def one_pair(stack: Stack, pair: Pair, password: str, delay: float, t0: float, t
         return None
 
 
+def run_cell(kernel: Kernel, code: str, timeout: float) -> dict:
+    """Run a cell as JupyterLab does; collect its output until the kernel is idle again.
+
+    The execute reply (shell channel) can overtake the output (iopub), so the cell is
+    done only at its "idle" status, which comes after all of its output.
+    """
+    msg_id = uuid.uuid4().hex
+    header = {"msg_id": msg_id, "msg_type": "execute_request", "username": kernel.user}
+    header |= {"session": uuid.uuid4().hex, "version": "5.3"}
+    content = {"code": code, "silent": False, "store_history": True}
+    content |= {"user_expressions": {}, "allow_stdin": False, "stop_on_error": True}
+    kernel.ws.send(
+        json.dumps(
+            {
+                "header": header,
+                "parent_header": {},
+                "metadata": {},
+                "content": content,
+                "channel": "shell",
+            }
+        )
+    )
+    out = {"stdout": "", "errors": []}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            msg = json.loads(kernel.ws.recv())
+        except websocket.WebSocketTimeoutException:
+            continue
+        if msg.get("parent_header", {}).get("msg_id") != msg_id:
+            continue
+        kind = msg.get("msg_type") or msg["header"]["msg_type"]
+        if kind == "stream":
+            out["stdout"] += msg["content"]["text"]
+        elif kind == "execute_result":
+            out["result"] = msg["content"]["data"].get("text/plain")
+        elif kind == "error":
+            out["errors"].append(f"{msg['content']['ename']}: {msg['content']['evalue']}")
+        elif kind == "status" and msg["content"]["execution_state"] == "idle":
+            return out
+    raise TimeoutError(f"no idle status within {timeout:.0f} s: {out}")
+
+
 def work(pair: Pair, kernel: Kernel, timeout: float) -> None:
     start = time.monotonic()
     try:
-        out = kernel.execute(FIRST_STEPS, timeout=timeout)
-        if out["status"] != "ok" or "AUGMENTED" not in out["stdout"]:
-            pair.error = f"first steps failed: {out['errors'] or out}"
+        out = run_cell(kernel, FIRST_STEPS, timeout)
+        if out["errors"] or "AUGMENTED" not in out["stdout"]:
+            pair.error = f"first steps failed: {out}"
             return
         pair.work_s = time.monotonic() - start
     except Exception as e:
         pair.error = f"first steps: {type(e).__name__}: {str(e)[:200]}"
     finally:
         kernel.close()
+
+
+def container_cpu_seconds(stack: Stack, user: str) -> float | None:
+    """CPU seconds a pair's container used so far (cgroup v1 cpuacct or v2 cpu.stat)."""
+    info = stack.inspect(stack.container(user))
+    if not info:
+        return None
+    with contextlib.suppress(OSError):
+        path = f"/sys/fs/cgroup/cpuacct/docker/{info['Id']}/cpuacct.usage"
+        return int(Path(path).read_text()) / 1e9
+    with contextlib.suppress(OSError, StopIteration):
+        stat = Path(f"/sys/fs/cgroup/system.slice/docker-{info['Id']}.scope/cpu.stat")
+        line = next(x for x in stat.read_text().splitlines() if x.startswith("usage_usec"))
+        return int(line.split()[1]) / 1e6
+    return None
+
+
+def pair_memory_peaks(stack: Stack, users: list[str]) -> list[float]:
+    """Peak memory (MB) of each pair's container so far, from its cgroup (v1 or v2)."""
+    peaks = []
+    for user in users:
+        info = stack.inspect(stack.container(user))
+        if not info:
+            continue
+        for path in (
+            f"/sys/fs/cgroup/memory/docker/{info['Id']}/memory.max_usage_in_bytes",
+            f"/sys/fs/cgroup/system.slice/docker-{info['Id']}.scope/memory.peak",
+        ):
+            with contextlib.suppress(OSError):
+                peaks.append(int(Path(path).read_text()) / 2**20)
+                break
+    return peaks
 
 
 def drop_page_cache() -> None:
@@ -193,6 +273,7 @@ def drop_page_cache() -> None:
 def rehearse(stack: Stack, logins: dict[str, str], args) -> dict:
     pairs = [Pair(user) for user in logins]
     spread = args.window / len(pairs)
+    load_before = os.getloadavg()[0]
     if args.cold:
         drop_page_cache()
     sampler = HubSampler(stack.hub)
@@ -225,9 +306,12 @@ def rehearse(stack: Stack, logins: dict[str, str], args) -> dict:
             if kernel is not None:
                 kernel.close()
 
+    peaks = pair_memory_peaks(stack, [p.user for p in pairs])
     ready = [p.ready_s for p in pairs if p.ready_s is not None]
     kernel_s = [p.kernel_s for p in pairs if p.kernel_s is not None]
     work_s = [p.work_s for p in pairs if p.work_s is not None]
+    start_cpu = [p.start_cpu_s for p in pairs if p.start_cpu_s is not None]
+    to_container = [p.container_started_s for p in pairs if p.container_started_s is not None]
     statuses = sum((p.statuses for p in pairs), Counter())
     ok = [p for p in pairs if p.error is None and p.kernel_s is not None]
     return {
@@ -249,6 +333,14 @@ def rehearse(stack: Stack, logins: dict[str, str], args) -> dict:
         "http_5xx": sum(n for code, n in statuses.items() if code >= 500),
         "http_statuses": dict(sorted(statuses.items())),
         **hub,
+        "container_started_p50_s": round(statistics.median(to_container), 1)
+        if to_container
+        else None,
+        "pair_start_cpu_s_p50": round(statistics.median(start_cpu), 1) if start_cpu else None,
+        "host_load_1min_before": round(load_before, 1),
+        "host_load_1min_after": round(os.getloadavg()[0], 1),
+        "pair_peak_mb_p50": round(statistics.median(peaks)) if peaks else None,
+        "pair_peak_mb_max": round(max(peaks)) if peaks else None,
         "errors": {p.user: p.error for p in pairs if p.error},
         "per_pair": [{k: v for k, v in asdict(p).items() if k != "statuses"} for p in pairs],
     }
