@@ -27,7 +27,8 @@ SETUP = """\
 from masterclass import *
 set_random_seeds(1)
 events = load_events()
-events_tv, events_test = split_events_random(events, fraction_first_block=0.5)
+events_tv, events_rest = split_events_random(events, fraction_first_block=0.2)
+events_test, _ = split_events_random(events_rest, fraction_first_block=0.1)
 """
 RUN = """\
 events_augmented = augment_events(events_tv, [factor, factor, factor, factor])

@@ -218,7 +218,7 @@ def test_collect_latest_wins_snapshots_broken_notebook_and_export(grader):
     results = {
         "test_accuracy": 0.875,
         "epochs": 3,
-        "augmentation_factors": [3, 60, 60, 60],
+        "augmentation_factors": {"q": 3, "e": 60, "m": 60, "t": 60},
         "measured_ratios": {"q": 0.8, "e": 0.05, "m": 0.05, "t": 0.1},
     }
     submit(store, "pair-01", {"tiny.ipynb": wrong})

@@ -248,9 +248,7 @@ class Grader:
                     "problem": entry.get("problem", ""),
                     "test_accuracy": _num(results.get("test_accuracy")),
                     "epochs": results.get("epochs", ""),
-                    "augmentation_factors": " ".join(
-                        str(f) for f in results.get("augmentation_factors") or []
-                    ),
+                    "augmentation_factors": factors_text(results.get("augmentation_factors")),
                     **{f"measured_{c}": _num(ratios.get(c)) for c in "qemt"},
                 }
             )
@@ -306,6 +304,13 @@ def summary(course_id: str, rows: list[dict]) -> str:
     submitted = sum(r["status"] == SUBMITTED for r in rows)
     lines += ["", f"{submitted} of {len(rows)} submitted."]
     return "\n".join(lines) + "\n"
+
+
+def factors_text(factors) -> str:
+    """The augmentation factors as 'q e m t' numbers (recorded as a dict or a list)."""
+    if isinstance(factors, dict):
+        factors = [factors.get(c, "?") for c in "qemt"]
+    return " ".join(str(f) for f in factors or [])
 
 
 def solution_leaks(folder: Path) -> list[str]:
