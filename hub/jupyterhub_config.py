@@ -186,6 +186,13 @@ def update_roles(c, env):
             "groups": ["tutors"],
         },
         {
+            # Names the organisers group before the admin role does: JupyterHub 6.1 crashes
+            # on a fresh database when the admin role is the first to name a group.
+            "name": "organiser",
+            "scopes": ["self"],
+            "groups": ["organisers"],
+        },
+        {
             # Organisers are hub admins.
             "name": "admin",
             "groups": ["organisers"],
