@@ -288,8 +288,14 @@ def prestart(stack: Stack, users: list[str], timeout: float) -> float:
         timeout=60,
     )
     start = time.monotonic()
+    # the hub knows a roster account only after its first login: create them first
+    created = api.post("/users", json={"usernames": users})
+    if created.status_code not in (201, 409):
+        raise RuntimeError(f"creating the users failed: {created.status_code} {created.text}")
     for user in users:
-        api.post(f"/users/{user}/server")
+        started = api.post(f"/users/{user}/server")
+        if started.status_code not in (201, 202):
+            raise RuntimeError(f"starting {user} failed: {started.status_code} {started.text}")
 
     def all_ready() -> bool:
         models = {u["name"]: u for u in api.get("/users").json()}
