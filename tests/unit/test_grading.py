@@ -296,3 +296,168 @@ def test_the_client_refuses_the_inbound_listing(tmp_path):
     lister = ExchangeList(coursedir=CourseDirectory(), assignment_dir=str(tmp_path), inbound=True)
     with pytest.raises(ExchangeError, match="Only the tutors"):
         lister.start()
+
+
+# --------------------------------------------------------- the real worksheets, CLI, hub
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_the_real_gap_fill_releases_without_solutions(tmp_path, lang):
+    course = Course.load(ROOT / "hub" / "course" / "course.toml")
+    paths = grading.Paths(
+        exchange=tmp_path / "exchange",
+        course=tmp_path / "course",
+        source=course.source_dir(ROOT, lang),
+        config=course.config_file(ROOT, lang),
+    )
+    grader = grading.Grader(course.course_id, paths)
+    assert "z_boson.ipynb" in grader.release("z-boson")
+    released = paths.exchange / course.course_id / "outbound" / "z-boson" / "z_boson.ipynb"
+    text = released.read_text(encoding="utf-8")
+    assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
+    assert "✏️" in text  # the language's gap stub, not NotImplementedError
+    assert "NotImplementedError" not in text
+    cells = nbformat.read(released, as_version=4).cells
+    gap = next(c for c in cells if c.metadata.get("nbgrader", {}).get("grade_id") == "gap-epochs")
+    assert "3" not in gap.source  # the solution value is gone
+
+
+@pytest.mark.parametrize("command", ["release", "collect", "export"])
+def test_class_grading_commands_explain_with_examples(command):
+    from typer.testing import CliRunner
+
+    from masterclass import cli
+
+    result = CliRunner().invoke(cli.app, ["class", command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Examples" in result.output
+    assert f"masterclass class {command}" in result.output
+
+
+def test_hub_config_runs_the_exchange_service_and_scopes_it(monkeypatch, tmp_path):
+    from traitlets.config.loader import PyFileConfigLoader
+
+    monkeypatch.setenv("MASTERCLASS_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("MASTERCLASS_NETWORK", "mc-spawn")
+    monkeypatch.setenv("MASTERCLASS_LANG", "en")
+    c = PyFileConfigLoader("jupyterhub_config.py", str(ROOT / "hub")).load_config()
+    services = {s["name"]: s for s in c.JupyterHub.services}
+    exchange = services["exchange"]
+    assert exchange["command"][1:3] == ["-m", "masterclass.grading.service"]
+    assert "--root=/srv/nbgrader/exchange" in exchange["command"]
+    roles = {r["name"]: r for r in c.JupyterHub.load_roles}
+    assert roles["exchange-user"]["scopes"] == ["access:services!service=exchange"]
+    assert set(roles["exchange-user"]["groups"]) == {"pairs", "tutors"}
+    assert "access:services!service=exchange" in c.Spawner.server_token_scopes
+    assert c.DockerSpawner.environment == {
+        "MASTERCLASS_LANG": "en",
+        "MASTERCLASS_EXCHANGE_URL": "http://hub:8000/services/exchange/",
+    }
+
+
+# --------------------------------------------------- the service over HTTP, fake hub auth
+
+
+@pytest.fixture
+def service(tmp_path, monkeypatch):
+    """The real tornado app on a free port; the hub's token check is replaced by a table."""
+    import asyncio
+    import socket
+    import threading
+
+    from jupyterhub.services.auth import HubAuthenticated
+    from tornado.httpserver import HTTPServer
+
+    from masterclass.grading.service import make_app
+
+    tokens = {"token-a": "pair-01", "token-b": "pair-02"}
+
+    def fake_user(self):
+        header = self.request.headers.get("Authorization", "")
+        name = tokens.get(header.removeprefix("token "))
+        return {"kind": "user", "name": name} if name else None
+
+    monkeypatch.setattr(HubAuthenticated, "get_current_user", fake_user)
+    store = Store(tmp_path, "testcourse")
+    (tmp_path / "testcourse" / "outbound" / "tiny").mkdir()
+    (tmp_path / "testcourse" / "outbound" / "tiny" / "tiny.ipynb").write_text("{}")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    def serve():
+        asyncio.set_event_loop(loop)
+        server = HTTPServer(make_app(store, "/services/exchange/"))
+        server.listen(port, "127.0.0.1")
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    ready.wait(10)
+    yield f"http://127.0.0.1:{port}/services/exchange/api/", store
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+
+
+def _tar(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, text in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(text.encode())
+            tar.addfile(info, io.BytesIO(text.encode()))
+    return buffer.getvalue()
+
+
+def test_the_service_takes_the_name_from_the_token_only(service):
+    import httpx
+
+    url, store = service
+    a = {"Authorization": "token token-a"}
+    forged = {**a, "X-Forwarded-User": "pair-02", "X-JupyterHub-User": "pair-02"}
+    r = httpx.post(
+        url + "assignments/tiny/submissions?student=pair-02",
+        headers=forged,
+        content=_tar({"tiny.ipynb": "{}"}),
+    )
+    assert r.status_code == 201, r.text
+    assert [s["assignment_id"] for s in store.submissions("pair-01")] == ["tiny"]
+    assert store.submissions("pair-02") == []
+    listing = httpx.get(url + "assignments", headers=forged).json()
+    assert listing["user"] == "pair-01" and len(listing["submissions"]) == 1
+    b = httpx.get(url + "assignments", headers={"Authorization": "token token-b"}).json()
+    assert b["submissions"] == []
+
+
+@pytest.mark.parametrize(
+    "method, path, status",
+    [
+        ("GET", "assignments", 403),  # no token
+        ("GET", "assignments/nothere/files", 404),
+        ("GET", "assignments/..%2Finbound/files", 404),
+        ("GET", "assignments/tiny/feedback", 404),
+        ("POST", "assignments/nothere/submissions", 404),
+    ],
+)
+def test_the_service_refuses_what_it_must(service, method, path, status):
+    import httpx
+
+    url, _ = service
+    headers = {} if status == 403 else {"Authorization": "token token-a"}
+    assert httpx.request(method, url + path, headers=headers).status_code == status
+
+
+def test_the_service_refuses_a_bad_upload_and_keeps_nothing(service):
+    import httpx
+
+    url, store = service
+    r = httpx.post(
+        url + "assignments/tiny/submissions",
+        headers={"Authorization": "token token-a"},
+        content=_tar({"../escape.ipynb": "{}"}),
+    )
+    assert r.status_code == 400
+    assert store.submissions("pair-01") == []

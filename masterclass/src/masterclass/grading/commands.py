@@ -214,6 +214,8 @@ def release_command(
     (Nbgrader → Assignments → Fetch). Releasing again replaces the student version;
     what a pair has already fetched is never overwritten.
 
+    Examples:
+
     ```
     masterclass class release
     masterclass class release z-boson minimal
@@ -240,6 +242,8 @@ def collect_command(
     its home volume when the server is stopped) and marks it "not submitted". Then it
     autogrades and writes feedback per pair; a damaged notebook is reported by name and
     the others go on. Safe to run again (e.g. after late submissions).
+
+    Examples:
 
     ```
     masterclass class collect
@@ -299,6 +303,13 @@ def export_command(
     what the worksheet recorded (test accuracy, epochs, augmentation factors, measured
     branching ratios q/e/m/t). Also notes the export time in the hub state, so that
     `masterclass class purge` may delete the pupils' data afterwards.
+
+    Examples:
+
+    ```
+    masterclass class export
+    masterclass class export --out /media/usb/results
+    ```
     """
     settings = Settings.from_env()
     with _errors():
