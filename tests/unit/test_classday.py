@@ -209,13 +209,6 @@ def test_group_help_lists_the_exit_codes():
     assert "6 purge refused" in " ".join(result.output.split())
 
 
-def test_collect_and_export_say_they_are_not_available_yet():
-    for command in ("collect", "export"):
-        result = runner.invoke(cli.app, ["class", command])
-        assert result.exit_code == ExitCode.USAGE
-        assert "not available yet" in result.output
-
-
 def test_constants_agree_with_the_roster_and_the_cards():
     assert classday.MAX_PAIRS == roster.MAX_PAIRS
     assert tuple(lang.value for lang in classday.Lang) == cards.LANGUAGES
@@ -408,17 +401,27 @@ class FakeAPI:
 
 
 class FakeDocker:
-    def __init__(self, containers, volumes) -> None:
+    def __init__(self, containers, volumes, exchange=()) -> None:
         self._containers = dict.fromkeys(containers)
         self._volumes = dict.fromkeys(volumes)
+        self.exchange = list(exchange)  # files in the hub container's exchange
         outer = self
 
         class Obj:
+            status = "running"
+
             def __init__(self, name, store):
                 self.name, self.store = name, store
 
             def remove(self, force=False):
                 self.store.pop(self.name, None)
+
+            def exec_run(self, cmd):
+                assert cmd[:2] == ["find", classday.EXCHANGE_DIR]
+                if cmd[-1] == "-delete":
+                    outer.exchange.clear()
+                    return 0, b""
+                return 0, "\n".join(outer.exchange).encode()
 
         class Collection:
             def __init__(self, store):
@@ -438,8 +441,8 @@ class FakeDocker:
 
 @pytest.fixture
 def fake_stack(monkeypatch):
-    def install(users, containers=(), volumes=()):
-        api, client = FakeAPI(users), FakeDocker(containers, volumes)
+    def install(users, containers=(), volumes=(), exchange=()):
+        api, client = FakeAPI(users), FakeDocker(containers, volumes, exchange)
         monkeypatch.setattr(classday.HubAPI, "connect", classmethod(lambda cls, s, st: api))
         monkeypatch.setattr(classday, "docker_client", lambda: client)
         return api, client
@@ -475,7 +478,13 @@ def test_purge_after_an_export_deletes_everything_once(dirs, fake_stack):
     api, client = fake_stack(
         {"pair-01": _active(5), "tutor-01": _active(3), "someone-else": _active(1)},
         ["masterclass-pair-01", "masterclass-hub", "other-pair-01"],
-        ["masterclass-home-pair-01", "masterclass-home-pair-02", "masterclass-hub-state"],
+        [
+            "masterclass-home-pair-01",
+            "masterclass-home-pair-02",
+            "masterclass-course",
+            "masterclass-hub-state",
+        ],
+        exchange=[f"{classday.EXCHANGE_DIR}/day/inbound/pair-01+z-boson+1/z_boson.ipynb"],
     )
     roster.write_private(
         dirs[0] / hubstack.EXPORT_MARKER, json.dumps({"time": datetime.now(UTC).isoformat()})
@@ -485,6 +494,7 @@ def test_purge_after_an_export_deletes_everything_once(dirs, fake_stack):
     assert sorted(api.deleted) == ["pair-01", "tutor-01"]
     assert [c.name for c in client.containers.list()] == ["masterclass-hub", "other-pair-01"]
     assert [v.name for v in client.volumes.list()] == ["masterclass-hub-state"]
+    assert client.exchange == []
     assert not (dirs[0] / "roster.json").exists()
     assert not (dirs[1] / "logins.json").exists()
     assert not list(dirs[1].glob("cards*.pdf"))

@@ -867,7 +867,10 @@ def purge_plan(settings: Settings, state, api: HubAPI, client) -> dict:
     users |= {name for name in models if ROSTER_USER.match(name)}
     users.discard(getattr(api, "me", None))
     container_re = re.compile(rf"^{re.escape(settings.prefix)}-(pair|tutor|organiser)-\d{{2,3}}$")
-    volume_re = re.compile(rf"^{re.escape(settings.prefix)}-home-(pair|tutor|organiser)-\d{{2,3}}$")
+    # Homes hold the pairs' work; the course volume holds their collected notebooks and grades.
+    volume_re = re.compile(
+        rf"^{re.escape(settings.prefix)}-(home-(pair|tutor|organiser)-\d{{2,3}}|course)$"
+    )
     containers = sorted(
         c.name for c in client.containers.list(all=True) if container_re.match(c.name)
     )
@@ -888,6 +891,7 @@ def purge_plan(settings: Settings, state, api: HubAPI, client) -> dict:
     activity = [t for t in activity if t is not None]
     return {
         "class": roster.name if roster else None,
+        "exchange_files": _exchange_files(settings, client),
         "hub_users": sorted(u for u in users if u in models),
         "containers": containers,
         "volumes": volumes,
@@ -895,6 +899,38 @@ def purge_plan(settings: Settings, state, api: HubAPI, client) -> dict:
         "local_files": local_files,
         "last_activity": max(activity) if activity else None,
     }
+
+
+#: Where the hub container holds nbgrader's exchange (released worksheets, submissions).
+EXCHANGE_DIR = "/srv/nbgrader/exchange"
+
+
+def _running_hub(settings: Settings, client):
+    """Return the running hub container, or None."""
+    try:
+        hub = client.containers.get(f"{settings.prefix}-hub")
+    except Exception:
+        return None
+    return hub if getattr(hub, "status", None) == "running" else None
+
+
+def _exchange_files(settings: Settings, client) -> int:
+    """Count the files in the exchange (submissions are pupils' work); 0 without a hub."""
+    hub = _running_hub(settings, client)
+    if hub is None:
+        return 0
+    code, out = hub.exec_run(["find", EXCHANGE_DIR, "-mindepth", "1", "-type", "f"])
+    return len(out.decode(errors="replace").split()) if code == 0 and out else 0
+
+
+def _clear_exchange(settings: Settings, client) -> None:
+    """Delete everything in the exchange; the next class releases its worksheet again."""
+    hub = _running_hub(settings, client)
+    if hub is None:
+        return
+    code, out = hub.exec_run(["find", EXCHANGE_DIR, "-mindepth", "1", "-delete"])
+    if code != 0:
+        raise fail(f"The exchange could not be emptied: {out.decode()[:200]}", ExitCode.NOGO)
 
 
 def _wait(check, timeout: float, interval: float = 1.0) -> bool:
@@ -917,11 +953,11 @@ def purge_command(
         float, typer.Option("--timeout", help="Seconds to wait for servers to stop.")
     ] = 120,
 ) -> None:
-    """Delete the pupils' data: accounts, servers, containers, home volumes and passphrases.
+    """Delete the pupils' data: accounts, servers, containers, volumes, submissions, passphrases.
 
     Shows what will be deleted and asks first (`--yes` for scripts). Refuses when the
-    pairs were active after the last export (`masterclass class export`, coming with
-    nbgrader), unless `--force`. Deletes the accounts through the hub (which stops
+    pairs were active after the last export (`masterclass class export`), unless
+    `--force`. Deletes the accounts through the hub (which stops
     their servers), any container and home volume left, the roster (every hash) and
     the one-time logins file and cards PDF of this machine. Writes one line to the
     audit log. Running it again does nothing and exits with 0.
@@ -939,7 +975,17 @@ def purge_command(
         api = HubAPI.connect(settings, state)
         client = docker_client()
         plan = purge_plan(settings, state, api, client)
-        things = [k for k in ("hub_users", "containers", "volumes", "state_files", "local_files")]
+        things = [
+            k
+            for k in (
+                "hub_users",
+                "containers",
+                "volumes",
+                "exchange_files",
+                "state_files",
+                "local_files",
+            )
+        ]
         if not any(plan[k] for k in things):
             console.print("Nothing to purge: no class, accounts, containers or volumes left.")
             return
@@ -953,7 +999,8 @@ def purge_command(
         table.add_column("")
         table.add_row("hub accounts", ", ".join(plan["hub_users"]) or "—")
         table.add_row("containers", ", ".join(plan["containers"]) or "—")
-        table.add_row("home volumes", ", ".join(plan["volumes"]) or "—")
+        table.add_row("volumes", ", ".join(plan["volumes"]) or "—")
+        table.add_row("exchange (submissions)", f"{plan['exchange_files']} files")
         table.add_row(f"hub state ({state.describe()})", ", ".join(plan["state_files"]) or "—")
         table.add_row("this machine", ", ".join(str(p) for p in plan["local_files"]) or "—")
         console.print(table)
@@ -999,6 +1046,8 @@ def purge_command(
                 raise fail(
                     f"The volume {name} could not be removed (still in use?).", ExitCode.NOGO
                 )
+        if plan["exchange_files"]:
+            _clear_exchange(settings, client)
         for name in plan["state_files"]:
             state.remove(name)
         for path in plan["local_files"]:
@@ -1018,18 +1067,3 @@ def purge_command(
         f"{len(plan['state_files'])} hub files, {len(plan['local_files'])} local files. "
         f"Audit log: {settings.class_dir / AUDIT_FILE}"
     )
-
-
-# --------------------------------------------------------------------------- issue 5
-
-
-@class_app.command("collect")
-def collect_command() -> None:
-    """Not available yet: collecting the pairs' notebooks comes with nbgrader (issue 5)."""
-    raise fail("`collect` is not available yet (nbgrader collection, issue 5).", ExitCode.USAGE)
-
-
-@class_app.command("export")
-def export_command() -> None:
-    """Not available yet: the grades export comes with nbgrader (issue 5)."""
-    raise fail("`export` is not available yet (nbgrader export, issue 5).", ExitCode.USAGE)
