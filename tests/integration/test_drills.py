@@ -9,9 +9,12 @@
   is intact. Whether containers survive depends on dockerd's ``live-restore``; the drill
   records what happened (docs/operations.md explains the choice).
 
-After every drill the pairs' homes are byte-identical to before (sha256 of every file,
-read from the home volumes by a throw-away container, so a dead container does not
-hide a loss). Figures are printed as ``FIGURE …`` lines (``pytest -s`` shows them).
+After every drill the pairs' homes and their submitted notebooks are byte-identical to
+before (sha256 of every file, read from the home volumes and the nbgrader exchange volume
+by a throw-away container, so a dead container does not hide a loss). The submissions
+come from the real path: `masterclass class release` of test_grading's small assignment
+before the servers start, then each pair submits through its assignment list.
+Figures are printed as ``FIGURE …`` lines (``pytest -s`` shows them).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import httpx
 import pytest
 import websocket
 from hub_fixtures import Browser, Kernel, Stack, wait_until
+from test_grading import COURSE, cli, placeholder
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -129,8 +133,8 @@ def write_home_files(stack: Stack, user: str) -> None:
     stack.docker("exec", stack.container(user), "python3", "-c", code)
 
 
-def home_digests(stack: Stack, user: str, image: str) -> dict[str, str]:
-    """sha256 of every visible file in ``user``'s home volume (hidden files excluded)."""
+def volume_digests(stack: Stack, volume: str, image: str, user: str = "1000:1000") -> dict:
+    """sha256 of every visible file in a volume (hidden files excluded)."""
     out = stack.docker(
         "run",
         "--rm",
@@ -139,9 +143,9 @@ def home_digests(stack: Stack, user: str, image: str) -> dict[str, str]:
         "--network",
         "none",
         "--user",
-        "1000:1000",
+        user,
         "-v",
-        f"{stack.prefix}-home-{user}:/h:ro",
+        f"{volume}:/h:ro",
         "--entrypoint",
         "sh",
         image,
@@ -152,8 +156,26 @@ def home_digests(stack: Stack, user: str, image: str) -> dict[str, str]:
     return {line.split(None, 1)[1]: line.split()[0] for line in out.stdout.splitlines()}
 
 
-def all_homes(stack: Stack, image: str) -> dict[str, dict[str, str]]:
-    return {user: home_digests(stack, user, image) for user in PAIRS}
+def home_digests(stack: Stack, user: str, image: str) -> dict[str, str]:
+    """sha256 of every visible file in ``user``'s home volume."""
+    return volume_digests(stack, f"{stack.prefix}-home-{user}", image)
+
+
+def all_data(stack: Stack, image: str) -> dict[str, dict[str, str]]:
+    """Every pair's home and the exchange (submissions; read as root, as the hub owns it)."""
+    data = {user: home_digests(stack, user, image) for user in PAIRS}
+    data["exchange"] = volume_digests(stack, f"{stack.prefix}-exchange", image, user="0:0")
+    return data
+
+
+def lost_or_changed(before: dict, after: dict) -> dict:
+    """Files of ``before`` that are missing or different in ``after`` (new files are fine:
+    the training writes its results next to the notebook)."""
+    return {
+        volume: changed
+        for volume, files in before.items()
+        if (changed := {n: d for n, d in files.items() if after.get(volume, {}).get(n) != d})
+    }
 
 
 def server_ready(browser: Browser, user: str) -> bool:
@@ -183,7 +205,22 @@ class TestDrills:
             s.down()
 
     @pytest.fixture(scope="class")
-    def browsers(self, stack):
+    def released(self, stack, tmp_path_factory):
+        """The small assignment released before any server starts (autofetch at start)."""
+        root = tmp_path_factory.mktemp("course")
+        for lang in ("de", "en"):
+            placeholder(root / lang / "source")
+            (root / lang / "nbgrader_config.py").write_text("c = get_config()\n")
+        course = root / "course.toml"
+        course.write_text(
+            f'course_id = "{COURSE}"\nassignments = ["tiny"]\n'
+            f'source = "{root}/{{lang}}/source"\n'
+            f'nbgrader_config = "{root}/{{lang}}/nbgrader_config.py"\n'
+        )
+        assert "Released tiny" in cli(stack, course, "release").stdout
+
+    @pytest.fixture(scope="class")
+    def browsers(self, stack, released):
         logins = stack.demo_logins()
         browsers = {}
         for user in PAIRS:
@@ -191,13 +228,22 @@ class TestDrills:
             assert browser.login(user, logins[user]).status_code == 302
             browser.start_server()
             write_home_files(stack, user)
+            submitted = httpx.post(
+                f"{stack.url}/user/{user}/assignments/submit",
+                data={"course_id": COURSE, "assignment_id": "tiny"},
+                headers={"Authorization": f"token {browser.token()}"},
+                timeout=120,
+            )
+            assert submitted.status_code == 200 and submitted.json()["success"], submitted.text
             browsers[user] = browser
         return browsers
 
     @pytest.fixture(scope="class")
     def homes(self, stack, browsers, student_image):
-        before = all_homes(stack, student_image)
+        before = all_data(stack, student_image)
         assert all(len(files) >= 3 for files in before.values()), before
+        submitted = [name for name in before["exchange"] if name.endswith("tiny.ipynb")]
+        assert len(submitted) >= len(PAIRS), before["exchange"]
         return before
 
     def test_hub_restart_during_training(self, stack, browsers, homes, student_image):
@@ -247,7 +293,7 @@ class TestDrills:
             again.close()
         figure(f"training across the hub restart finished, accuracy {accuracy}")
         assert 0 <= float(accuracy) <= 1
-        assert all_homes(stack, student_image) == homes
+        assert not lost_or_changed(homes, all_data(stack, student_image))
 
     def test_killed_container_restarts_from_the_hub_page(
         self, stack, browsers, homes, student_image
@@ -282,7 +328,7 @@ class TestDrills:
             f"restarted from the hub page in {ready:.1f} s"
         )
         assert stack.inspect(stack.container("pair-02"))["State"]["Running"]
-        assert all_homes(stack, student_image) == homes
+        assert not lost_or_changed(homes, all_data(stack, student_image))
 
     def test_kernel_past_the_memory_limit_only_that_kernel_dies(
         self, stack, browsers, homes, student_image
@@ -323,7 +369,7 @@ class TestDrills:
             assert output(fresh, "print(6 * 7)") == "42"
         finally:
             fresh.close()
-        assert all_homes(stack, student_image) == homes
+        assert not lost_or_changed(homes, all_data(stack, student_image))
 
 
 # -- the Docker daemon restart: last, on its own stack ----------------------------------
@@ -376,7 +422,7 @@ class TestDockerDaemonRestart:
         assert browser.login("pair-01", logins["pair-01"]).status_code == 302
         browser.start_server()
         write_home_files(stack, "pair-01")
-        before = home_digests(stack, "pair-01", student_image)
+        before = {"pair-01": home_digests(stack, "pair-01", student_image)}
         pair_started = stack.inspect(stack.container("pair-01"))["State"]["StartedAt"]
         live_restore = subprocess.run(
             ["docker", "info", "-f", "{{.LiveRestoreEnabled}}"],
@@ -427,7 +473,9 @@ class TestDockerDaemonRestart:
             f"{hub_back:.1f} s, pair server ready after {ready:.1f} s; "
             f"pair container survived: {survived}"
         )
-        assert home_digests(stack, "pair-01", student_image) == before
+        assert not lost_or_changed(
+            before, {"pair-01": home_digests(stack, "pair-01", student_image)}
+        )
         # the hub state too: the roster still knows every login
         assert Browser(stack).login("pair-02", logins["pair-02"]).status_code == 302
         assert httpx.get(f"{stack.url}/hub/health").status_code == 200
