@@ -14,7 +14,7 @@ image="${1:-masterclass/debian-base:bookworm}"
 suite="${2:-bookworm}"
 
 # Bump when the recipe below changes, so an outdated local base is rebuilt.
-recipe=2
+recipe=4
 if [[ "$(docker image inspect -f '{{index .Config.Labels "org.masterclass.base-recipe"}}' "$image" 2>/dev/null)" == "$recipe" ]]; then
     echo "base image $image already present, reusing it"
     exit 0
@@ -31,7 +31,9 @@ trap 'rm -rf "$tmp"' EXIT
 # Like the official slim images: no man pages, docs (but their copyright files), info or
 # translations, also for every package installed on top later (the dpkg options stay in
 # /etc/dpkg/dpkg.cfg.d). apt lists and caches are dropped so no image carries them.
-mmdebstrap --variant=minbase --include=ca-certificates \
+# usr-is-merged, as in the official images; minbase also installs usrmerge, which drags
+# in the full perl (about 50 MB) for a conversion this layout never needs: purged below.
+mmdebstrap --variant=minbase --include=ca-certificates,usr-is-merged \
     --aptopt='APT::Install-Recommends "false"' \
     --dpkgopt='path-exclude=/usr/share/man/*' \
     --dpkgopt='path-exclude=/usr/share/info/*' \
@@ -39,6 +41,7 @@ mmdebstrap --variant=minbase --include=ca-certificates \
     --dpkgopt='path-include=/usr/share/locale/locale.alias' \
     --dpkgopt='path-exclude=/usr/share/doc/*' \
     --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+    --customize-hook='chroot "$1" dpkg --purge usrmerge libfile-find-rule-perl libnumber-compare-perl libtext-glob-perl perl perl-modules-5.36 libperl5.36' \
     --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin' \
     "$suite" "$tmp/base.tar"
 

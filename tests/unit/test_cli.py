@@ -106,6 +106,24 @@ def test_importing_the_cli_does_not_import_tensorflow():
     assert result.stdout.strip() == "[]"
 
 
+def test_the_cli_runs_without_numpy_or_pillow_as_in_the_hub_image():
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('numpy', 'PIL', 'tensorflow', 'keras'):\n"
+        "            raise ImportError('heavy module imported: ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import masterclass.cli\n"
+        "from typer.testing import CliRunner\n"
+        "for args in (['--help'], ['class', '--help'], ['data', '--help']):\n"
+        "    result = CliRunner().invoke(masterclass.cli.app, args)\n"
+        "    assert result.exit_code == 0, result.output\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
 # --------------------------------------------------------------------------- data commands
 
 

@@ -43,8 +43,10 @@ import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # NumPy and Pillow load only where images are read or written,
+    import numpy as np  # so the hub image's CLI runs without them.
 
 __all__ = [
     "ARCHIVE",
@@ -306,6 +308,8 @@ def _store_sources(path: Path) -> dict | None:
 
 
 def _load_store(path: Path) -> EventStore:
+    import numpy as np
+
     index = _read_index(path)
     index_file = path / STORE_INDEX
     try:
@@ -514,6 +518,8 @@ def _write_store(
     tmp: Path,
     progress: bool,
 ) -> None:
+    import numpy as np
+
     try:
         archive = zipfile.ZipFile(archive_file)
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
@@ -568,6 +574,7 @@ def _index_json(index: dict) -> str:
 
 
 def _decode(archive: zipfile.ZipFile, archive_file: Path, member: str) -> np.ndarray:
+    import numpy as np
     from PIL import Image  # Pillow is only needed while preparing
 
     where = f"{archive_file}: {member}"
