@@ -138,7 +138,7 @@ def print_report(runs: list[dict], summary: dict) -> None:
             f"{run['accuracy']:.3f}",
             "/".join(f"{run['recall'][c]:.2f}" for c in "qemt"),
         )
-    Console().print(table)
+    Console(width=200).print(table)
 
 
 def main() -> None:
