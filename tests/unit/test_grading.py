@@ -461,3 +461,16 @@ def test_the_service_refuses_a_bad_upload_and_keeps_nothing(service):
     )
     assert r.status_code == 400
     assert store.submissions("pair-01") == []
+
+
+def test_release_language_comes_from_the_class_roster(tmp_path):
+    from masterclass import roster
+    from masterclass.grading.commands import class_language
+    from masterclass.hubstack import ROSTER_FILE, Settings
+
+    settings = Settings(lang="de", state_dir=tmp_path)
+    assert class_language(settings) == "de"  # no class yet: MASTERCLASS_LANG
+    roster.write_private(tmp_path / ROSTER_FILE, '{"lang": "en", "users": []}')
+    assert class_language(settings) == "en"
+    (tmp_path / ROSTER_FILE).write_text("{broken")
+    assert class_language(settings) == "de"

@@ -24,6 +24,7 @@ from masterclass.grading import grader as grading
 from masterclass.grading.course import Course, CourseError, check_lang
 from masterclass.hubstack import (
     EXPORT_MARKER,
+    ROSTER_FILE,
     HubAPI,
     Settings,
     StackError,
@@ -97,7 +98,7 @@ def run_grader(
 ) -> dict:
     """Run one grader action in a throw-away container; return its JSON answer."""
     client = docker_client()
-    lang = check_lang(settings.lang)
+    lang = check_lang(class_language(settings, client))
     source, config = course.source_dir(root, lang), course.config_file(root, lang)
     if not source.is_dir() or not config.is_file():
         raise grading.GradingError(f"the course sources are missing: {source}, {config}")
@@ -201,16 +202,27 @@ def snapshot_pair(api: HubAPI, base: str, user: str, assignment: str, target: Pa
     return count
 
 
+def class_language(settings: Settings, client=None) -> str:
+    """The language the class was created with (`class create --lang`), else MASTERCLASS_LANG."""
+    try:
+        text = open_state(settings, client).read(ROSTER_FILE)
+        lang = json.loads(text).get("lang") if text else None
+    except (StackError, ValueError, AttributeError):
+        lang = None
+    return lang or settings.lang
+
+
 def release_command(
     assignments: AssignmentsArg = None,
     course_file: CourseOption = Path("hub/course/course.toml"),
 ) -> None:
     """Generate the student version (no solutions, no hidden tests) and hand it out.
 
-    Runs nbgrader's generate_assignment on the class language's source
-    (`MASTERCLASS_LANG`), checks that no solution text is left, and puts the student
-    version into the exchange. Pairs whose server starts afterwards find the notebook
-    already in their home; running pairs see it in JupyterLab's assignment list
+    Runs nbgrader's generate_assignment on the source in the class's language (from
+    `class create --lang`, else `MASTERCLASS_LANG`), checks that no solution text is
+    left, and puts the student version into the exchange. Pairs whose server starts
+    afterwards find the notebook already in their home; running pairs see it in
+    JupyterLab's assignment list
     (Nbgrader → Assignments → Fetch). Releasing again replaces the student version;
     what a pair has already fetched is never overwritten.
 
