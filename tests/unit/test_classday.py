@@ -547,6 +547,23 @@ def test_status_once_shows_every_pair(dirs, fake_stack):
     assert "stopped" in lines["pair-03"] and "never" in lines["pair-03"]
 
 
+def test_status_counts_submissions_in_the_exchange(dirs, fake_stack):
+    create(dirs, 2)
+    inbound = f"{classday.EXCHANGE_DIR}/day/inbound"
+    fake_stack(
+        {"pair-01": _active(2), "pair-02": _active(1)},
+        ["masterclass-hub"],
+        exchange=[f"{inbound}/pair-02+z-boson+2026-1", f"{inbound}/pair-02+z-boson+2026-2"],
+    )
+    result = run(dirs, "status", "--once")
+    assert result.exit_code == 0, result.output
+    lines = {
+        line.split("│")[1].strip(): line for line in result.output.splitlines() if "pair-0" in line
+    }
+    assert "yes (2×)" in lines["pair-02"]
+    assert "yes (" not in lines["pair-01"]
+
+
 def test_server_state():
     assert hubstack.server_state(None) == "stopped"
     assert hubstack.server_state({"pending": "spawn"}) == "starting"

@@ -782,9 +782,27 @@ def _memory(client, settings: Settings, users: list[str]) -> dict[str, tuple[int
         return dict(pool.map(one, running))
 
 
+def _submitted(settings: Settings, client) -> dict[str, int]:
+    """Submissions per user in the exchange (``<course>/inbound/<user>+<assignment>+...``)."""
+    hub = _running_hub(settings, client)
+    if hub is None:
+        return {}
+    code, out = hub.exec_run(
+        ["find", EXCHANGE_DIR, "-mindepth", "3", "-maxdepth", "3", "-path", "*/inbound/*"]
+    )
+    counts: dict[str, int] = {}
+    if code == 0 and out:
+        for line in out.decode(errors="replace").split():
+            user = line.rsplit("/", 1)[-1].split("+", 1)[0]
+            if not user.startswith("."):
+                counts[user] = counts.get(user, 0) + 1
+    return counts
+
+
 def status_table(settings: Settings, api: HubAPI, client, pairs: list[str], title: str) -> Table:
     models = api.users()
     memory = _memory(client, settings, pairs)
+    submitted = _submitted(settings, client)
     limit = parse_size(settings.mem_limit)
     table = Table(title=title)
     for column in ("pair", "logged in", "server", "memory", "last activity", "submitted"):
@@ -802,8 +820,8 @@ def status_table(settings: Settings, api: HubAPI, client, pairs: list[str], titl
             f"[{style}]{state}[/]" if style else state,
             mem,
             _ago(model.get("last_activity") if model else None),
-            # Submissions come with nbgrader's collect (issue 5).
-            "—",
+            # Submissions in the exchange (each press of Submit counts once).
+            f"yes ({submitted[user]}×)" if user in submitted else "no",
         )
     return table
 
@@ -820,8 +838,8 @@ def status_command(
 
     Columns: logged in (the pair has logged in at least once), server (running,
     starting, stopped), memory used against the container limit (as `docker stats`
-    counts it), last activity, and submitted (shown as — until the nbgrader collection
-    exists).
+    counts it), last activity, and submitted (how often the pair pressed Submit in
+    JupyterLab's assignment list).
 
     Examples:
 
