@@ -1,7 +1,7 @@
 """Tests of ``masterclass class``: roster interplay, bad input, preflight rules, purge logic.
 
 Everything here runs on a local state directory (``--state``) and, for the commands that
-talk to the hub and Docker, on small fakes of both; tests/integration/test_classday.py
+talk to the hub and Docker, on small fakes of both; tests/integration/test_classday_stack.py
 drives the same commands against the real stack.
 """
 
