@@ -30,7 +30,7 @@ import httpx
 import pytest
 import websocket
 from hub_fixtures import Browser, Kernel, Stack, wait_until
-from test_grading import COURSE, cli, placeholder
+from test_grading_stack import COURSE, cli, placeholder
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
