@@ -27,7 +27,9 @@ $(VENV)/.installed: masterclass/pyproject.toml requirements-dev.txt
 
 install: $(VENV)/.installed ## Create .venv with the package and everything the tests need.
 
-test: install tools images base-image ## Run the whole suite: unit tier, then integration tier on real containers.
+test: install tools images base-image ## Run the whole suite: lint, unit tier, integration tier on real containers.
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(PYTEST) tests
 
 tools: ## Make sure Chromium and pdftoppm are there (as root, installs Debian's packages).

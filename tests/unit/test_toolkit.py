@@ -223,6 +223,7 @@ def test_render_identity_mirror_and_quarter_turn(events):
 
 def test_tensorflow_rendering_matches_numpy(events):
     import tensorflow as tf
+
     image = events[5].image
     angles = np.array([17.0, 123.0, 250.0])
     mirrors = np.array([False, True, True])

@@ -511,7 +511,7 @@ def test_sheets_render_to_html_with_the_notebook_code(tmp_path):
 @pytest.mark.slow
 def test_sheets_print_to_pdf_with_ink_on_the_page(tmp_path):
     if not (shutil.which("chromium") or os.environ.get("CHROMIUM")) or not shutil.which("pdftoppm"):
-        pytest.fail("needs chromium and pdftoppm: run `make tools` (apt-get install chromium poppler-utils)")
+        pytest.fail("needs chromium and pdftoppm: run `make tools`")
     from PIL import Image
 
     written = build.build_sheets(tmp_path, pdf=True)
