@@ -417,7 +417,7 @@ class FakeDocker:
                 self.store.pop(self.name, None)
 
             def exec_run(self, cmd):
-                assert cmd[:2] == ["find", classday.EXCHANGE_DIR]
+                assert cmd[:2] == ["find", hubstack.EXCHANGE_DIR]
                 if cmd[-1] == "-delete":
                     outer.exchange.clear()
                     return 0, b""
@@ -484,7 +484,7 @@ def test_purge_after_an_export_deletes_everything_once(dirs, fake_stack):
             "masterclass-course",
             "masterclass-hub-state",
         ],
-        exchange=[f"{classday.EXCHANGE_DIR}/day/inbound/pair-01+z-boson+1/z_boson.ipynb"],
+        exchange=[f"{hubstack.EXCHANGE_DIR}/day/inbound/pair-01+z-boson+1/z_boson.ipynb"],
     )
     roster.write_private(
         dirs[0] / hubstack.EXPORT_MARKER, json.dumps({"time": datetime.now(UTC).isoformat()})
@@ -549,7 +549,7 @@ def test_status_once_shows_every_pair(dirs, fake_stack):
 
 def test_status_counts_submissions_in_the_exchange(dirs, fake_stack):
     create(dirs, 2)
-    inbound = f"{classday.EXCHANGE_DIR}/day/inbound"
+    inbound = f"{hubstack.EXCHANGE_DIR}/day/inbound"
     fake_stack(
         {"pair-01": _active(2), "pair-02": _active(1)},
         ["masterclass-hub"],

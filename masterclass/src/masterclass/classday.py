@@ -39,6 +39,7 @@ from rich.table import Table
 from masterclass import preflight
 from masterclass.hubstack import (
     DEMO_LOGINS_FILE,
+    EXCHANGE_DIR,
     EXPORT_MARKER,
     ROSTER_FILE,
     ROSTER_USER,
@@ -49,6 +50,7 @@ from masterclass.hubstack import (
     json_dump,
     open_state,
     parse_size,
+    running_hub,
     server_state,
 )
 
@@ -784,7 +786,7 @@ def _memory(client, settings: Settings, users: list[str]) -> dict[str, tuple[int
 
 def _submitted(settings: Settings, client) -> dict[str, int]:
     """Submissions per user in the exchange (``<course>/inbound/<user>+<assignment>+...``)."""
-    hub = _running_hub(settings, client)
+    hub = running_hub(settings, client)
     if hub is None:
         return {}
     code, out = hub.exec_run(
@@ -919,22 +921,9 @@ def purge_plan(settings: Settings, state, api: HubAPI, client) -> dict:
     }
 
 
-#: Where the hub container holds nbgrader's exchange (released worksheets, submissions).
-EXCHANGE_DIR = "/srv/nbgrader/exchange"
-
-
-def _running_hub(settings: Settings, client):
-    """Return the running hub container, or None."""
-    try:
-        hub = client.containers.get(f"{settings.prefix}-hub")
-    except Exception:
-        return None
-    return hub if getattr(hub, "status", None) == "running" else None
-
-
 def _exchange_files(settings: Settings, client) -> int:
     """Count the files in the exchange (submissions are pupils' work); 0 without a hub."""
-    hub = _running_hub(settings, client)
+    hub = running_hub(settings, client)
     if hub is None:
         return 0
     code, out = hub.exec_run(["find", EXCHANGE_DIR, "-mindepth", "1", "-type", "f"])
@@ -943,7 +932,7 @@ def _exchange_files(settings: Settings, client) -> int:
 
 def _clear_exchange(settings: Settings, client) -> None:
     """Delete everything in the exchange; the next class releases its worksheet again."""
-    hub = _running_hub(settings, client)
+    hub = running_hub(settings, client)
     if hub is None:
         return
     code, out = hub.exec_run(["find", EXCHANGE_DIR, "-mindepth", "1", "-delete"])

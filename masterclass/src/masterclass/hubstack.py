@@ -285,6 +285,19 @@ def open_state(settings: Settings, client=None):
     return ContainerState(client or docker_client(), settings.hub_container)
 
 
+#: Where the hub container holds nbgrader's exchange (released worksheets, submissions).
+EXCHANGE_DIR = "/srv/nbgrader/exchange"
+
+
+def running_hub(settings: Settings, client):
+    """Return the running hub container, or None."""
+    try:
+        hub = client.containers.get(f"{settings.prefix}-hub")
+    except Exception:
+        return None
+    return hub if getattr(hub, "status", None) == "running" else None
+
+
 # --------------------------------------------------------------------------- REST API
 
 
