@@ -125,8 +125,13 @@ def update_landing(c, env):
     worksheet = env.get("MASTERCLASS_WORKSHEET", "")
     # The worksheet's path in the home (put there by nbgrader's fetch), else JupyterLab.
     c.Spawner.default_url = f"/lab/tree/{worksheet}" if worksheet else "/lab"
-    # Messages of the student toolkit in the class language.
-    c.Spawner.environment = {"MASTERCLASS_LANG": env.get("MASTERCLASS_LANG", "de")}
+    hub_host = env.get("MASTERCLASS_HUB_HOST", "hub")
+    c.Spawner.environment = {
+        # Messages of the student toolkit in the class language.
+        "MASTERCLASS_LANG": env.get("MASTERCLASS_LANG", "de"),
+        # nbgrader's exchange service, reached through the proxy on the spawn network.
+        "MASTERCLASS_EXCHANGE_URL": f"http://{hub_host}:8000/services/exchange/",
+    }
     # The pair's Jupyter server explains a kernel killed by the memory limit.
     c.Spawner.args = (
         ["--ServerApp.kernel_websocket_connection_class=masterclass.oom.OOMAwareConnection"]
@@ -136,10 +141,14 @@ def update_landing(c, env):
 
 
 def update_services(c, env):
-    """Hub services: the idle culler, and the organiser CLI's API access."""
+    """Hub services: idle culler, organiser CLI, nbgrader's exchange and the formgrader."""
     state = Path(env.get("MASTERCLASS_STATE_DIR", "/srv/jupyterhub/state"))
+    # Beside the state: tokens that service containers read (their own volume, see compose).
+    secrets = Path(env.get("MASTERCLASS_SECRETS_DIR", state.parent / "secrets"))
     timeout = int(env.get("MASTERCLASS_CULL_TIMEOUT", "7200"))
     every = int(env.get("MASTERCLASS_CULL_EVERY", "300"))
+    course_file = env.get("MASTERCLASS_COURSE_FILE", "/srv/jupyterhub/course/course.toml")
+    exchange = env.get("MASTERCLASS_EXCHANGE_DIR", "/srv/nbgrader/exchange")
     c.JupyterHub.services = [
         {
             # Stops servers idle for longer than a lunch break (busy kernels count as
@@ -158,6 +167,33 @@ def update_services(c, env):
             # (mode 600 in the state volume, read there through `docker exec`).
             "name": "masterclass-cli",
             "api_token": read_or_create_secret(state / "cli-api-token"),
+        },
+        {
+            # nbgrader's exchange (docs/grading.md): stores releases and submissions in
+            # the exchange volume and learns who calls only from the hub's token check.
+            # The proxy serves it at /services/exchange/.
+            "name": "exchange",
+            "url": "http://127.0.0.1:10102",
+            "command": [
+                sys.executable,
+                "-m",
+                "masterclass.grading.service",
+                f"--root={exchange}",
+                f"--course-file={course_file}",
+            ],
+            "display": False,
+        },
+        {
+            # nbgrader's formgrader for the tutors, in its own container (the compose
+            # service `formgrader`, no Docker socket), opened as a page of its own at
+            # /services/formgrader/ (never in an iframe: JupyterHub's CSP forbids that).
+            # Its token is in the secrets volume, which only the hub and it mount.
+            "name": "formgrader",
+            "url": env.get("MASTERCLASS_FORMGRADER_URL", "http://formgrader:8888"),
+            "api_token": read_or_create_secret(secrets / "formgrader-api-token"),
+            # Tutors go straight to the page, without an "authorize access" step.
+            "oauth_no_confirm": True,
+            "display": True,
         },
     ]
 
@@ -209,6 +245,26 @@ def update_roles(c, env):
             "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
             "services": ["idle-culler"],
         },
+        {
+            # Pairs and tutors may call the exchange service (it still sees only its caller).
+            "name": "exchange-user",
+            "scopes": ["access:services!service=exchange"],
+            "groups": ["pairs", "tutors"],
+        },
+        {
+            # Tutors and organisers may open the formgrader; pairs get a 403 there.
+            "name": "formgrader-user",
+            "scopes": ["access:services!service=formgrader"],
+            "groups": ["tutors", "organisers"],
+        },
+        {
+            # `masterclass class collect` reads the notebook of a pair that never submitted
+            # through that pair's own server (contents API, GET only). Unfiltered: a
+            # server cannot resolve a !group= filter of an API token (the CLI is admin anyway).
+            "name": "masterclass-cli-collect",
+            "scopes": ["access:servers"],
+            "services": ["masterclass-cli"],
+        },
     ]
 
 
@@ -222,60 +278,13 @@ def update_headers(c, env):
 
 
 def update_grading(c, env):
-    """nbgrader: the exchange service, who may use it, and how the pairs' servers reach it.
-
-    Runs after update_services and update_roles and adds to the lists they set.
-    docs/grading.md explains the design.
-    """
-    course_file = env.get("MASTERCLASS_COURSE_FILE", "/srv/jupyterhub/course/course.toml")
-    exchange = env.get("MASTERCLASS_EXCHANGE_DIR", "/srv/nbgrader/exchange")
-    hub_host = env.get("MASTERCLASS_HUB_HOST", "hub")
-    c.JupyterHub.services = [
-        *c.JupyterHub.services,
-        {
-            # Stores releases and submissions in the exchange volume; learns who calls
-            # only from the hub's token check. The proxy serves it at /services/exchange/.
-            "name": "exchange",
-            "url": "http://127.0.0.1:10102",
-            "command": [
-                sys.executable,
-                "-m",
-                "masterclass.grading.service",
-                f"--root={exchange}",
-                f"--course-file={course_file}",
-            ],
-            "display": False,
-        },
-    ]
-    c.JupyterHub.load_roles = [
-        *c.JupyterHub.load_roles,
-        {
-            # Pairs and tutors may call the exchange service (it still sees only its caller).
-            "name": "exchange-user",
-            "scopes": ["access:services!service=exchange"],
-            "groups": ["pairs", "tutors"],
-        },
-        {
-            # `masterclass class collect` reads the notebook of a pair that never submitted
-            # through that pair's own server (contents API, GET only). Unfiltered: a
-            # server cannot resolve a !group= filter of an API token (the CLI is admin anyway).
-            "name": "masterclass-cli-collect",
-            "scopes": ["access:servers"],
-            "services": ["masterclass-cli"],
-        },
-    ]
-    # A pair's server token may also call the exchange service (plus the server role's scopes).
+    """A pair's server token may call nbgrader's exchange service (docs/grading.md)."""
+    # The server role's usual scopes, plus the exchange service.
     c.Spawner.server_token_scopes = [
         "users:activity!user",
         "access:servers!server",
         "access:services!service=exchange",
     ]
-    # The exchange's address for the pairs' servers: through the proxy on the spawn network.
-    # (The DockerSpawner section wins over the Spawner one, so it repeats that environment.)
-    c.DockerSpawner.environment = {
-        **c.Spawner.environment,
-        "MASTERCLASS_EXCHANGE_URL": f"http://{hub_host}:8000/services/exchange/",
-    }
 
 
 def update_all(c, env):

@@ -328,6 +328,72 @@ def test_export_has_a_row_per_pair_with_results(collected, course_file, stack):
     assert json.loads(marker)["time"]
 
 
+FORMGRADER = "/services/formgrader/formgrader"
+
+
+def formgrader_session(stack: Stack, user: str) -> Browser:
+    """A logged-in browser that has opened the formgrader (and passed its OAuth step)."""
+    browser = Browser(stack)
+    assert browser.login(user, stack.demo_logins()[user]).status_code == 302
+    return browser
+
+
+def test_the_formgrader_is_for_tutors_only(stack, collected):
+    tutor = formgrader_session(stack, "tutor-01")
+    page = tutor.http.get(FORMGRADER)
+    # A page of its own (no iframe, so JupyterHub's frame-ancestors 'none' does not blank it).
+    assert page.status_code == 200 and str(page.url).endswith("/manage_assignments"), page.url
+    assert "Manage Assignments" in page.text
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    # The hub's home page offers it to tutors in the Services menu.
+    assert "/services/formgrader/" in tutor.http.get("/hub/home").text
+    # No terminals in the formgrader's server.
+    assert tutor.http.get("/services/formgrader/api/terminals").status_code == 404
+
+    pair = formgrader_session(stack, "pair-01")
+    assert pair.http.get(FORMGRADER).status_code == 403
+    assert pair.http.get(f"{FORMGRADER}/api/submissions/tiny").status_code == 403
+    assert "/services/formgrader/" not in pair.http.get("/hub/home").text
+    # Nobody logged in: the hub's login page.
+    anonymous = httpx.Client(base_url=stack.url, follow_redirects=True, timeout=60)
+    assert "/hub/login" in str(anonymous.get(FORMGRADER).url)
+
+
+def test_the_formgrader_shows_what_collect_graded(stack, collected, course_file):
+    tutor = formgrader_session(stack, "tutor-01")
+    tutor.http.get(FORMGRADER)
+    r = tutor.http.get(f"{FORMGRADER}/api/submissions/tiny")
+    assert r.status_code == 200, r.text[:500]
+    graded = {s["student"]: s for s in r.json()}
+    assert sorted(graded) == ["pair-01", "pair-02", "pair-03"]
+    report = json.loads(
+        stack.docker(
+            "exec", f"{stack.prefix}-formgrader", "cat", "reports/tiny/collect.json"
+        ).stdout
+    )
+    for pair, entry in graded.items():
+        assert entry["autograded"] and entry["score"] == report[pair]["score"] == 1.0, entry
+
+
+def test_the_formgrader_releases_to_the_exchange(stack, collected, pairs):
+    tutor = formgrader_session(stack, "tutor-01")
+    tutor.http.get(FORMGRADER)
+    headers = tutor.xsrf_headers("/services/formgrader/")
+    for step in ("unrelease", "release"):
+        r = tutor.http.post(f"{FORMGRADER}/api/assignment/tiny/{step}", headers=headers)
+        assert r.status_code == 200 and r.json()["success"], (step, r.text[:2000])
+    # The pairs' list (through the exchange service) still offers the released version.
+    listed = pairs["pair-03"].assignments()
+    assert "tiny" in {x["assignment_id"] for x in listed["value"]}, listed
+    released = stack.docker(
+        "exec",
+        f"{stack.prefix}-formgrader",
+        "cat",
+        f"/srv/nbgrader/exchange/{COURSE}/outbound/tiny/tiny.ipynb",
+    ).stdout
+    assert "...  # fill in" in released and SECRET not in released and HIDDEN not in released
+
+
 def test_a_damaged_submission_is_named_and_the_others_are_graded(collected, worked, course_file):
     stack = worked["pair-01"].stack
     run = worked["pair-01"].in_container(

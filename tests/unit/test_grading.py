@@ -349,7 +349,7 @@ def test_hub_config_runs_the_exchange_service_and_scopes_it(monkeypatch, tmp_pat
     assert roles["exchange-user"]["scopes"] == ["access:services!service=exchange"]
     assert set(roles["exchange-user"]["groups"]) == {"pairs", "tutors"}
     assert "access:services!service=exchange" in c.Spawner.server_token_scopes
-    assert c.DockerSpawner.environment == {
+    assert c.Spawner.environment == {
         "MASTERCLASS_LANG": "en",
         "MASTERCLASS_EXCHANGE_URL": "http://hub:8000/services/exchange/",
     }
@@ -474,3 +474,56 @@ def test_release_language_comes_from_the_class_roster(tmp_path):
     assert class_language(settings) == "en"
     (tmp_path / ROSTER_FILE).write_text("{broken")
     assert class_language(settings) == "de"
+
+
+# ------------------------------------------------------------------ the formgrader's start
+
+
+def test_the_formgrader_uses_the_graders_config_and_keeps_tutors_edits(tmp_path, monkeypatch):
+    from masterclass.grading import formgrader
+
+    checkout = tmp_path / "checkout"
+    for lang in ("de", "en"):
+        (checkout / "worksheets" / lang / "source" / "a1").mkdir(parents=True)
+        (checkout / "worksheets" / lang / "source" / "a1" / "a1.ipynb").write_text(lang)
+        (checkout / "worksheets" / lang / "nbgrader_config.py").write_text(f"# {lang}\n")
+    course_file = checkout / "hub" / "course" / "course.toml"
+    course_file.parent.mkdir(parents=True)
+    course_file.write_text('course_id = "c1"\nassignments = ["a1", "a2"]\n')
+    course_dir = tmp_path / "course"
+    args = [
+        f"--course-file={course_file}",
+        f"--course-dir={course_dir}",
+        f"--exchange={tmp_path / 'exchange'}",
+        "--dry-run",
+    ]
+    monkeypatch.setenv("MASTERCLASS_LANG", "en")
+    assert formgrader.main(args) == 0
+    config = (course_dir / "nbgrader_config.py").read_text()
+    assert "c.CourseDirectory.course_id = 'c1'" in config
+    # nbgrader's own filesystem exchange, not the pairs' client classes.
+    assert "c.ExchangeFactory.collect = 'nbgrader.exchange.default.ExchangeCollect'" in config
+    assert "masterclass.grading.client" not in config
+    assert (course_dir / "language_config.py").read_text() == "# en\n"
+    assert (course_dir / "source" / "a1" / "a1.ipynb").read_text() == "en"
+    # A tutor's edit in the course survives a restart; a missing source (a2) is no error.
+    (course_dir / "source" / "a1" / "a1.ipynb").write_text("edited")
+    assert formgrader.main(args) == 0
+    assert (course_dir / "source" / "a1" / "a1.ipynb").read_text() == "edited"
+
+
+def test_the_formgrader_says_when_the_course_file_is_wrong(tmp_path, capsys):
+    from masterclass.grading import formgrader
+
+    assert formgrader.main([f"--course-file={tmp_path / 'missing.toml'}", "--dry-run"]) == 2
+    assert "cannot read the course file" in capsys.readouterr().err
+
+
+def test_the_formgrader_waits_for_the_hubs_token_and_then_gives_up(tmp_path):
+    from masterclass.grading import formgrader
+
+    token = tmp_path / "token"
+    token.write_text("abc\n")
+    assert formgrader.wait_for_token(token, timeout=1) == "abc"
+    with pytest.raises(SystemExit, match="no service token"):
+        formgrader.wait_for_token(tmp_path / "absent", timeout=0.2, interval=0.05)

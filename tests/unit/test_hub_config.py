@@ -63,7 +63,10 @@ def test_defaults_for_a_class(env):
     assert c.Spawner.start_timeout >= 120 and c.Spawner.http_timeout >= 60
     assert c.JupyterHub.concurrent_spawn_limit >= 30
     assert c.Spawner.default_url == "/lab"
-    assert c.Spawner.environment == {"MASTERCLASS_LANG": "de"}
+    assert c.Spawner.environment == {
+        "MASTERCLASS_LANG": "de",
+        "MASTERCLASS_EXCHANGE_URL": "http://hub:8000/services/exchange/",
+    }
     assert c.Spawner.args == [
         "--ServerApp.kernel_websocket_connection_class=masterclass.oom.OOMAwareConnection"
     ]
@@ -111,7 +114,7 @@ def test_environment_overrides(env):
     assert d.volumes == {"mctest1-home-{username}": "/home/jovyan"}
     assert d.allowed_images == ["masterclass/student:test"]
     assert c.Spawner.default_url == "/lab/tree/masterclass/worksheet/worksheet.ipynb"
-    assert c.Spawner.environment == {"MASTERCLASS_LANG": "en"}
+    assert c.Spawner.environment["MASTERCLASS_LANG"] == "en"
     assert c.Spawner.args == []
     assert c.JupyterHub.trusted_downstream_ips == ["172.30.0.10", "172.30.0.11"]
     assert "--timeout=600" in c.JupyterHub.services[0]["command"]
@@ -166,3 +169,22 @@ def test_the_organiser_cli_has_a_private_token_and_only_user_and_server_admin(en
     roles = {r["name"]: r for r in c.JupyterHub.load_roles}
     assert roles["masterclass-cli"]["scopes"] == ["admin:users", "admin:servers"]
     assert roles["masterclass-cli"]["services"] == ["masterclass-cli"]
+
+
+def test_the_formgrader_is_a_service_for_tutors_with_a_private_token(env, tmp_path):
+    c = load()
+    service = {s["name"]: s for s in c.JupyterHub.services}["formgrader"]
+    token_file = tmp_path / "secrets" / "formgrader-api-token"
+    assert service["api_token"] == token_file.read_text().strip()
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    # Not the CLI's token: the formgrader container must not act as the organiser CLI.
+    assert service["api_token"] != (tmp_path / "state" / "cli-api-token").read_text().strip()
+    assert service["url"] == "http://formgrader:8888"
+    assert service["oauth_no_confirm"] is True
+    roles = {r["name"]: r for r in c.JupyterHub.load_roles}
+    assert roles["formgrader-user"]["scopes"] == ["access:services!service=formgrader"]
+    assert set(roles["formgrader-user"]["groups"]) == {"tutors", "organisers"}
+    # Pairs get the exchange, never the formgrader.
+    pair_scopes = {s for r in roles.values() if "pairs" in r.get("groups", []) for s in r["scopes"]}
+    assert not any("formgrader" in s for s in pair_scopes)
+    assert not any("formgrader" in s for s in c.Spawner.server_token_scopes)

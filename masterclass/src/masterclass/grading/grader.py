@@ -58,6 +58,18 @@ COLUMNS = (
 )
 
 
+#: nbgrader's filesystem exchange, step by step (nbgrader.exchange.default).
+DEFAULT_EXCHANGE = {
+    "list": "ExchangeList",
+    "fetch_assignment": "ExchangeFetchAssignment",
+    "submit": "ExchangeSubmit",
+    "fetch_feedback": "ExchangeFetchFeedback",
+    "release_assignment": "ExchangeReleaseAssignment",
+    "release_feedback": "ExchangeReleaseFeedback",
+    "collect": "ExchangeCollect",
+}
+
+
 class GradingError(RuntimeError):
     """A step that cannot go on (the message names what and why)."""
 
@@ -91,7 +103,13 @@ class Grader:
             f"c.CourseDirectory.course_id = {self.course_id!r}\n"
             f"c.CourseDirectory.root = {str(course)!r}\n"
             f"c.Exchange.root = {str(self.paths.exchange)!r}\n"
-            "load_subconfig('language_config.py')  # noqa: F821\n",
+            "# The grader and the formgrader use nbgrader's own exchange on the exchange\n"
+            "# volume; the image-wide config sends the pairs' steps to the exchange service.\n"
+            + "".join(
+                f"c.ExchangeFactory.{step} = 'nbgrader.exchange.default.{cls}'\n"
+                for step, cls in DEFAULT_EXCHANGE.items()
+            )
+            + "load_subconfig('language_config.py')  # noqa: F821\n",
             encoding="utf-8",
         )
 
