@@ -140,6 +140,7 @@ def test_demo_creates_once_and_prints_logins_again(tmp_path, monkeypatch):
         assert f"{user}" in first and passphrase in first
         assert r.Roster.load(tmp_path / "roster.json").verify(user, passphrase)
     assert "http://localhost:8123/hub/login?username=pair-01" in first
+    assert "http://localhost:8123/services/formgrader/" in first
 
 
 def test_demo_does_not_touch_a_real_class(tmp_path):

@@ -327,6 +327,7 @@ def demo(state_dir: str | os.PathLike, url: str = "http://localhost:8000") -> st
     base = url.rstrip("/")
     lines = [f"Masterclass Hub: {base}", "Demo logins (username  passphrase  login link):"]
     lines += [f"  {u:<12} {p:<28} {base}/hub/login?username={u}" for u, p in logins.items()]
+    lines.append(f"Tutors grade in the formgrader: {base}/services/formgrader/")
     return "\n".join(lines)
 
 
