@@ -405,6 +405,7 @@ class FakeDocker:
         self._containers = dict.fromkeys(containers)
         self._volumes = dict.fromkeys(volumes)
         self.exchange = list(exchange)  # files in the hub container's exchange
+        self.execs: list[list[str]] = []  # the commands run in the hub container
         outer = self
 
         class Obj:
@@ -418,10 +419,12 @@ class FakeDocker:
 
             def exec_run(self, cmd):
                 assert cmd[:2] == ["find", hubstack.EXCHANGE_DIR]
+                outer.execs.append(cmd)
                 if cmd[-1] == "-delete":
                     outer.exchange.clear()
                     return 0, b""
-                return 0, "\n".join(outer.exchange).encode()
+                assert cmd == hubstack.LIST_EXCHANGE
+                return 0, outer.listing()
 
         class Collection:
             def __init__(self, store):
@@ -437,6 +440,17 @@ class FakeDocker:
 
         self.containers = Collection(outer._containers)
         self.volumes = Collection(outer._volumes)
+
+    def listing(self) -> bytes:
+        """What ``find EXCHANGE_DIR -mindepth 1 -printf '%y %P\\0'`` prints for the files."""
+        root = hubstack.EXCHANGE_DIR + "/"
+        entries: dict[str, str] = {}
+        for path in self.exchange:
+            parts = path.removeprefix(root).split("/")
+            for depth in range(1, len(parts)):
+                entries.setdefault("/".join(parts[:depth]), "d")
+            entries["/".join(parts)] = "f"
+        return b"".join(f"{kind} {path}\0".encode() for path, kind in entries.items())
 
 
 @pytest.fixture
@@ -550,13 +564,19 @@ def test_status_once_shows_every_pair(dirs, fake_stack):
 def test_status_counts_submissions_in_the_exchange(dirs, fake_stack):
     create(dirs, 2)
     inbound = f"{hubstack.EXCHANGE_DIR}/day/inbound"
-    fake_stack(
+    _, client = fake_stack(
         {"pair-01": _active(2), "pair-02": _active(1)},
         ["masterclass-hub"],
-        exchange=[f"{inbound}/pair-02+z-boson+2026-1", f"{inbound}/pair-02+z-boson+2026-2"],
+        exchange=[
+            f"{inbound}/pair-02+z-boson+2026-1/z_boson.ipynb",
+            f"{inbound}/pair-02+z-boson+2026-1/timestamp.txt",
+            f"{inbound}/pair-02+z-boson+2026-2/z_boson.ipynb",
+            f"{inbound}/.incoming-0123/z_boson.ipynb",
+        ],
     )
     result = run(dirs, "status", "--once")
     assert result.exit_code == 0, result.output
+    assert client.execs == [hubstack.LIST_EXCHANGE]  # one listing of the exchange
     lines = {
         line.split("│")[1].strip(): line for line in result.output.splitlines() if "pair-0" in line
     }

@@ -48,6 +48,7 @@ from masterclass.hubstack import (
     StackError,
     docker_client,
     json_dump,
+    list_exchange,
     open_state,
     parse_size,
     running_hub,
@@ -784,27 +785,10 @@ def _memory(client, settings: Settings, users: list[str]) -> dict[str, tuple[int
         return dict(pool.map(one, running))
 
 
-def _submitted(settings: Settings, client) -> dict[str, int]:
-    """Submissions per user in the exchange (``<course>/inbound/<user>+<assignment>+...``)."""
-    hub = running_hub(settings, client)
-    if hub is None:
-        return {}
-    code, out = hub.exec_run(
-        ["find", EXCHANGE_DIR, "-mindepth", "3", "-maxdepth", "3", "-path", "*/inbound/*"]
-    )
-    counts: dict[str, int] = {}
-    if code == 0 and out:
-        for line in out.decode(errors="replace").split():
-            user = line.rsplit("/", 1)[-1].split("+", 1)[0]
-            if not user.startswith("."):
-                counts[user] = counts.get(user, 0) + 1
-    return counts
-
-
 def status_table(settings: Settings, api: HubAPI, client, pairs: list[str], title: str) -> Table:
     models = api.users()
     memory = _memory(client, settings, pairs)
-    submitted = _submitted(settings, client)
+    submitted = list_exchange(settings, client).submissions
     limit = parse_size(settings.mem_limit)
     table = Table(title=title)
     for column in ("pair", "logged in", "server", "memory", "last activity", "submitted"):
@@ -911,7 +895,8 @@ def purge_plan(settings: Settings, state, api: HubAPI, client) -> dict:
     activity = [t for t in activity if t is not None]
     return {
         "class": roster.name if roster else None,
-        "exchange_files": _exchange_files(settings, client),
+        # Submissions are pupils' work: every file in the exchange is deleted.
+        "exchange_files": len(list_exchange(settings, client).files),
         "hub_users": sorted(u for u in users if u in models),
         "containers": containers,
         "volumes": volumes,
@@ -919,15 +904,6 @@ def purge_plan(settings: Settings, state, api: HubAPI, client) -> dict:
         "local_files": local_files,
         "last_activity": max(activity) if activity else None,
     }
-
-
-def _exchange_files(settings: Settings, client) -> int:
-    """Count the files in the exchange (submissions are pupils' work); 0 without a hub."""
-    hub = running_hub(settings, client)
-    if hub is None:
-        return 0
-    code, out = hub.exec_run(["find", EXCHANGE_DIR, "-mindepth", "1", "-type", "f"])
-    return len(out.decode(errors="replace").split()) if code == 0 and out else 0
 
 
 def _clear_exchange(settings: Settings, client) -> None:

@@ -20,6 +20,7 @@ file docker-compose and ``make up`` read), then the defaults of docs/configurati
 from __future__ import annotations
 
 import base64
+import fnmatch
 import json
 import os
 import re
@@ -296,6 +297,50 @@ def running_hub(settings: Settings, client):
     except Exception:
         return None
     return hub if getattr(hub, "status", None) == "running" else None
+
+
+@dataclass
+class Exchange:
+    """One listing of the exchange: what the class status and the purge need to know."""
+
+    #: Every file in the exchange (paths relative to :data:`EXCHANGE_DIR`).
+    files: list[str] = field(default_factory=list)
+    #: Submissions per user: entries ``<course>/inbound/<user>+<assignment>+<timestamp>``
+    #: (each press of Submit makes one).
+    submissions: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, listing: str) -> Exchange:
+        """Parse the NUL-separated ``<type> <relative path>`` entries of :data:`LIST_EXCHANGE`."""
+        exchange = cls()
+        for entry in listing.split("\0"):
+            kind, _, path = entry.partition(" ")
+            if not path:
+                continue
+            if kind == "f":
+                exchange.files.append(path)
+            if path.count("/") == 2 and fnmatch.fnmatchcase(
+                f"{EXCHANGE_DIR}/{path}", "*/inbound/*"
+            ):
+                user = path.rsplit("/", 1)[-1].split("+", 1)[0]
+                if not user.startswith("."):
+                    exchange.submissions[user] = exchange.submissions.get(user, 0) + 1
+        return exchange
+
+
+#: Lists everything in the exchange once: type (f, d, ...) and path, NUL-separated.
+LIST_EXCHANGE = ["find", EXCHANGE_DIR, "-mindepth", "1", "-printf", "%y %P\\0"]
+
+
+def list_exchange(settings: Settings, client) -> Exchange:
+    """The exchange in the running hub container (one ``find``); empty without a hub."""
+    hub = running_hub(settings, client)
+    if hub is None:
+        return Exchange()
+    code, out = hub.exec_run(LIST_EXCHANGE)
+    if code != 0 or not out:
+        return Exchange()
+    return Exchange.parse(out.decode(errors="replace"))
 
 
 # --------------------------------------------------------------------------- REST API
