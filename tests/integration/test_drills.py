@@ -192,60 +192,65 @@ def hub_sees_server(browser: Browser, user: str) -> bool:
 # -- drills on one stack: hub restart, killed container, memory limit ---------------------
 
 
-class TestDrills:
-    @pytest.fixture(scope="class")
-    def stack(self, hub_image, student_image, request):
-        s = Stack(MASTERCLASS_MEM_LIMIT=MEM_LIMIT)
-        try:
-            s.up()
-            yield s
-            if request.session.testsfailed:
-                print(s.explain())
-        finally:
-            s.down()
+@pytest.fixture(scope="class")
+def stack(hub_image, student_image, request):
+    """The stack of TestDrills' three drills, with a memory limit of MEM_LIMIT."""
+    s = Stack(MASTERCLASS_MEM_LIMIT=MEM_LIMIT)
+    try:
+        s.up()
+        yield s
+        if request.session.testsfailed:
+            print(s.explain())
+    finally:
+        s.down()
 
-    @pytest.fixture(scope="class")
-    def released(self, stack, tmp_path_factory):
-        """The small assignment released before any server starts (autofetch at start)."""
-        root = tmp_path_factory.mktemp("course")
-        for lang in ("de", "en"):
-            placeholder(root / lang / "source")
-            (root / lang / "nbgrader_config.py").write_text("c = get_config()\n")
-        course = root / "course.toml"
-        course.write_text(
-            f'course_id = "{COURSE}"\nassignments = ["tiny"]\n'
-            f'source = "{root}/{{lang}}/source"\n'
-            f'nbgrader_config = "{root}/{{lang}}/nbgrader_config.py"\n'
+
+@pytest.fixture(scope="class")
+def released(stack, tmp_path_factory):
+    """The small assignment released before any server starts (autofetch at start)."""
+    root = tmp_path_factory.mktemp("course")
+    for lang in ("de", "en"):
+        placeholder(root / lang / "source")
+        (root / lang / "nbgrader_config.py").write_text("c = get_config()\n")
+    course = root / "course.toml"
+    course.write_text(
+        f'course_id = "{COURSE}"\nassignments = ["tiny"]\n'
+        f'source = "{root}/{{lang}}/source"\n'
+        f'nbgrader_config = "{root}/{{lang}}/nbgrader_config.py"\n'
+    )
+    assert "Released tiny" in cli(stack, course, "release").stdout
+
+
+@pytest.fixture(scope="class")
+def browsers(stack, released):
+    logins = stack.demo_logins()
+    browsers = {}
+    for user in PAIRS:
+        browser = Browser(stack)
+        assert browser.login(user, logins[user]).status_code == 302
+        browser.start_server()
+        write_home_files(stack, user)
+        submitted = httpx.post(
+            f"{stack.url}/user/{user}/assignments/submit",
+            data={"course_id": COURSE, "assignment_id": "tiny"},
+            headers={"Authorization": f"token {browser.token()}"},
+            timeout=120,
         )
-        assert "Released tiny" in cli(stack, course, "release").stdout
+        assert submitted.status_code == 200 and submitted.json()["success"], submitted.text
+        browsers[user] = browser
+    return browsers
 
-    @pytest.fixture(scope="class")
-    def browsers(self, stack, released):
-        logins = stack.demo_logins()
-        browsers = {}
-        for user in PAIRS:
-            browser = Browser(stack)
-            assert browser.login(user, logins[user]).status_code == 302
-            browser.start_server()
-            write_home_files(stack, user)
-            submitted = httpx.post(
-                f"{stack.url}/user/{user}/assignments/submit",
-                data={"course_id": COURSE, "assignment_id": "tiny"},
-                headers={"Authorization": f"token {browser.token()}"},
-                timeout=120,
-            )
-            assert submitted.status_code == 200 and submitted.json()["success"], submitted.text
-            browsers[user] = browser
-        return browsers
 
-    @pytest.fixture(scope="class")
-    def homes(self, stack, browsers, student_image):
-        before = all_data(stack, student_image)
-        assert all(len(files) >= 3 for files in before.values()), before
-        submitted = [name for name in before["exchange"] if name.endswith("tiny.ipynb")]
-        assert len(submitted) >= len(PAIRS), before["exchange"]
-        return before
+@pytest.fixture(scope="class")
+def homes(stack, browsers, student_image):
+    before = all_data(stack, student_image)
+    assert all(len(files) >= 3 for files in before.values()), before
+    submitted = [name for name in before["exchange"] if name.endswith("tiny.ipynb")]
+    assert len(submitted) >= len(PAIRS), before["exchange"]
+    return before
 
+
+class TestDrills:
     def test_hub_restart_during_training(self, stack, browsers, homes, student_image):
         browser = browsers["pair-01"]
         kernel = Kernel(stack, "pair-01", browser.token())
@@ -393,21 +398,24 @@ def foreign_containers(prefix: str) -> list[str]:
     return [n for n in out.stdout.split() if not n.startswith(f"{prefix}-")]
 
 
-class TestDockerDaemonRestart:
-    @pytest.fixture(scope="class")
-    def stack(self, hub_image, student_image, request):
-        s = Stack()
-        try:
-            s.up()
-            yield s
-            if request.session.testsfailed:
-                print(s.explain())
-        finally:
-            if not engine_answers():
-                ensure_engine()
-            s.down()
+@pytest.fixture(scope="class")
+def daemon_stack(hub_image, student_image, request):
+    """The daemon restart's own stack; the engine is started again if it is left down."""
+    s = Stack()
+    try:
+        s.up()
+        yield s
+        if request.session.testsfailed:
+            print(s.explain())
+    finally:
+        if not engine_answers():
+            ensure_engine()
+        s.down()
 
-    def test_docker_daemon_restart(self, stack, student_image):
+
+class TestDockerDaemonRestart:
+    def test_docker_daemon_restart(self, daemon_stack, student_image):
+        stack = daemon_stack
         if os.geteuid() != 0:
             pytest.skip("restarting dockerd needs root")
         others = foreign_containers(stack.prefix)
