@@ -209,10 +209,12 @@ def update_roles(c, env):
             "groups": ["pairs"],
         },
         {
-            # Tutors may see, start, stop and open any pair's server to help.
+            # Tutors may see, start, stop and open any pair's server to help, also from
+            # the hub's admin page (which then shows and acts on pairs only).
             "name": "tutor",
             "scopes": [
                 "self",
+                "admin-ui",
                 "list:users",
                 "read:users!group=pairs",
                 "read:servers!group=pairs",

@@ -401,10 +401,12 @@ class FakeAPI:
 
 
 class FakeDocker:
-    def __init__(self, containers, volumes, exchange=()) -> None:
+    def __init__(self, containers, volumes, exchange=(), course=()) -> None:
         self._containers = dict.fromkeys(containers)
         self._volumes = dict.fromkeys(volumes)
         self.exchange = list(exchange)  # files in the hub container's exchange
+        self.course = list(course)  # files in the formgrader's course directory
+        self.restarted: list[str] = []
         self.execs: list[list[str]] = []  # the commands run in the hub container
         outer = self
 
@@ -417,7 +419,17 @@ class FakeDocker:
             def remove(self, force=False):
                 self.store.pop(self.name, None)
 
+            def restart(self):
+                outer.restarted.append(self.name)
+
             def exec_run(self, cmd):
+                if cmd[:2] == ["find", classday.COURSE_DIR]:  # the formgrader's course
+                    assert self.name.endswith("-formgrader")
+                    outer.execs.append(cmd)
+                    if cmd[-1] == "-delete":
+                        outer.course.clear()
+                        return 0, b""
+                    return 0, b"".join(f"{f}\0".encode() for f in outer.course)
                 assert cmd[:2] == ["find", hubstack.EXCHANGE_DIR]
                 outer.execs.append(cmd)
                 if cmd[-1] == "-delete":
@@ -455,8 +467,8 @@ class FakeDocker:
 
 @pytest.fixture
 def fake_stack(monkeypatch):
-    def install(users, containers=(), volumes=(), exchange=()):
-        api, client = FakeAPI(users), FakeDocker(containers, volumes, exchange)
+    def install(users, containers=(), volumes=(), exchange=(), course=()):
+        api, client = FakeAPI(users), FakeDocker(containers, volumes, exchange, course)
         monkeypatch.setattr(classday.HubAPI, "connect", classmethod(lambda cls, s, st: api))
         monkeypatch.setattr(classday, "docker_client", lambda: client)
         return api, client
@@ -611,3 +623,32 @@ def test_the_class_commands_do_not_need_the_hub_extra_to_import():
         "import masterclass.cli"
     )
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+def test_purge_empties_the_course_the_formgrader_uses_and_restarts_it(dirs, fake_stack):
+    create(dirs, 1)
+    _api, client = fake_stack(
+        {"pair-01": _active(5)},
+        ["masterclass-hub", "masterclass-formgrader"],
+        ["masterclass-home-pair-01", "masterclass-course"],
+        course=[
+            "nbgrader_config.py",
+            "language_config.py",
+            "source/z-boson/z_boson.ipynb",
+            "gradebook.db",
+            "submitted/pair-01/z-boson/z_boson.ipynb",
+        ],
+    )
+    roster.write_private(
+        dirs[0] / hubstack.EXPORT_MARKER, json.dumps({"time": datetime.now(UTC).isoformat()})
+    )
+    result = run(dirs, "purge", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "course (collected notebooks, grades)" in result.output
+    # Emptied in place (the formgrader has it mounted), not removed; the formgrader restarts.
+    assert client.course == [] and client.restarted == ["masterclass-formgrader"]
+    assert [v.name for v in client.volumes.list()] == ["masterclass-course"]
+    # After the restart the formgrader wrote its config and sources again: not pupils' work.
+    client.course = ["nbgrader_config.py", "language_config.py", "source/z-boson/z_boson.ipynb"]
+    again = run(dirs, "purge", "--yes")
+    assert again.exit_code == 0 and "Nothing to purge" in again.output, again.output

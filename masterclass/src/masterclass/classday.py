@@ -879,6 +879,12 @@ def purge_plan(settings: Settings, state, api: HubAPI, client) -> dict:
         c.name for c in client.containers.list(all=True) if container_re.match(c.name)
     )
     volumes = sorted(v.name for v in client.volumes.list() if volume_re.match(v.name))
+    # The tutors' formgrader keeps the course volume mounted: it is emptied in place.
+    course_files = []
+    formgrader = _running_formgrader(settings, client)
+    if formgrader is not None and f"{settings.prefix}-course" in volumes:
+        volumes.remove(f"{settings.prefix}-course")
+        course_files = _course_files(formgrader)
     state_files = [
         f for f in (ROSTER_FILE, DEMO_LOGINS_FILE, EXPORT_MARKER) if state.read(f) is not None
     ]
@@ -897,6 +903,7 @@ def purge_plan(settings: Settings, state, api: HubAPI, client) -> dict:
         "class": roster.name if roster else None,
         # Submissions are pupils' work: every file in the exchange is deleted.
         "exchange_files": len(list_exchange(settings, client).files),
+        "course_files": len(course_files),
         "hub_users": sorted(u for u in users if u in models),
         "containers": containers,
         "volumes": volumes,
@@ -904,6 +911,42 @@ def purge_plan(settings: Settings, state, api: HubAPI, client) -> dict:
         "local_files": local_files,
         "last_activity": max(activity) if activity else None,
     }
+
+
+#: The course directory (the ``<prefix>-course`` volume) in the formgrader's container.
+COURSE_DIR = "/srv/nbgrader/course"
+#: What the formgrader writes there by itself at start (not pupils' work).
+_COURSE_OWN = ("nbgrader_config.py", "language_config.py")
+
+
+def _running_formgrader(settings: Settings, client):
+    try:
+        container = client.containers.get(f"{settings.prefix}-formgrader")
+    except Exception:
+        return None
+    return container if getattr(container, "status", None) == "running" else None
+
+
+def _course_files(formgrader) -> list[str]:
+    """Pupils' work in the course: everything but the sources and the formgrader's config."""
+    code, out = formgrader.exec_run(
+        ["find", COURSE_DIR, "-mindepth", "1", "-type", "f", "-printf", "%P\\0"]
+    )
+    if code != 0:
+        raise fail(f"The course could not be listed: {out.decode()[:200]}", ExitCode.NOGO)
+    names = [n for n in out.decode("utf-8", "replace").split("\0") if n]
+    return [n for n in names if n not in _COURSE_OWN and not n.startswith("source/")]
+
+
+def _clear_course(settings: Settings, client) -> None:
+    """Empty the course volume the formgrader uses, then restart it for the next class."""
+    formgrader = _running_formgrader(settings, client)
+    if formgrader is None:
+        return
+    code, out = formgrader.exec_run(["find", COURSE_DIR, "-mindepth", "1", "-delete"])
+    if code != 0:
+        raise fail(f"The course could not be emptied: {out.decode()[:200]}", ExitCode.NOGO)
+    formgrader.restart()
 
 
 def _clear_exchange(settings: Settings, client) -> None:
@@ -965,6 +1008,7 @@ def purge_command(
                 "containers",
                 "volumes",
                 "exchange_files",
+                "course_files",
                 "state_files",
                 "local_files",
             )
@@ -984,6 +1028,8 @@ def purge_command(
         table.add_row("containers", ", ".join(plan["containers"]) or "—")
         table.add_row("volumes", ", ".join(plan["volumes"]) or "—")
         table.add_row("exchange (submissions)", f"{plan['exchange_files']} files")
+        if plan["course_files"]:
+            table.add_row("course (collected notebooks, grades)", f"{plan['course_files']} files")
         table.add_row(f"hub state ({state.describe()})", ", ".join(plan["state_files"]) or "—")
         table.add_row("this machine", ", ".join(str(p) for p in plan["local_files"]) or "—")
         console.print(table)
@@ -1031,6 +1077,8 @@ def purge_command(
                 )
         if plan["exchange_files"]:
             _clear_exchange(settings, client)
+        if plan["course_files"]:
+            _clear_course(settings, client)
         for name in plan["state_files"]:
             state.remove(name)
         for path in plan["local_files"]:
