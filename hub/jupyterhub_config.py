@@ -16,9 +16,12 @@ from pathlib import Path
 
 from masterclass.hub.names import docker_safe_name
 from masterclass.hub.state import read_or_create_secret
+from masterclass.messages import login_page_texts
 
 # Home of a pair inside its container (the student image's user jovyan, uid 1000).
 HOME = "/home/jovyan"
+# The folder of this file (templates/ and jupyterhub_config.d/ live beside it).
+HERE = Path(__file__).resolve().parent
 
 
 def update_state(c, env):
@@ -270,6 +273,16 @@ def update_roles(c, env):
     ]
 
 
+def update_pages(c, env):
+    """The hub's own pages: the login page in the class language (hub/templates/)."""
+    # Our templates first; they extend JupyterHub's ("templates/login.html").
+    c.JupyterHub.template_paths = [env.get("MASTERCLASS_TEMPLATES", str(HERE / "templates"))]
+    # The login page's texts (German by default), from the toolkit's message catalogue.
+    c.JupyterHub.template_vars = {
+        "masterclass": login_page_texts(env.get("MASTERCLASS_LANG", "de")),
+    }
+
+
 def update_headers(c, env):
     """Security headers on the hub's pages, next to JupyterHub's own CSP (frame-ancestors)."""
     # JupyterHub keeps its default Content-Security-Policy when these do not name one;
@@ -300,6 +313,7 @@ def update_all(c, env):
     update_landing(c, env)
     update_services(c, env)
     update_roles(c, env)
+    update_pages(c, env)
     update_headers(c, env)
     update_grading(c, env)
 
@@ -307,5 +321,5 @@ def update_all(c, env):
 update_all(c, os.environ)
 
 # The escape hatch: site-specific config files, applied last, in name order.
-for extra in sorted(glob(os.path.join(os.path.dirname(__file__), "jupyterhub_config.d", "*.py"))):
+for extra in sorted(glob(str(HERE / "jupyterhub_config.d" / "*.py"))):
     load_subconfig(extra)

@@ -23,6 +23,12 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
+from masterclass.messages import login_page_texts
+
+#: The login page's texts in the class language of the test stacks (MASTERCLASS_LANG,
+#: German by default), from the same catalogue the hub renders them from.
+LOGIN = login_page_texts()
+
 #: Milliseconds a hub page (not a spawning server) may take on a loaded machine.
 PAGE_TIMEOUT_MS = 60_000
 
@@ -59,7 +65,7 @@ def new_page(browser: Browser, timeout_ms: float = PAGE_TIMEOUT_MS) -> Page:
 
 
 def login(page: Page, base_url: str, user: str, password: str, next_url: str = "") -> None:
-    """Open the hub's login page, fill in username and password, press "Sign in".
+    """Open the hub's login page, fill in username and password, press the button.
 
     Returns when the hub has answered the form (the next page has started to load);
     where the browser lands (the spawn page, ``next_url``, the login page again with
@@ -69,10 +75,10 @@ def login(page: Page, base_url: str, user: str, password: str, next_url: str = "
     if next_url:
         url += f"?next={quote(next_url, safe='')}"
     page.goto(url)
-    page.get_by_label("Username:", exact=True).fill(user)
-    page.get_by_label("Password:", exact=True).fill(password)
+    page.get_by_label(LOGIN["username"], exact=True).fill(user)
+    page.get_by_label(LOGIN["password"], exact=True).fill(password)
     with page.expect_navigation(wait_until="commit"):
-        page.get_by_role("button", name="Sign in", exact=True).click()
+        page.get_by_role("button", name=LOGIN["button"], exact=True).click()
 
 
 @contextlib.contextmanager

@@ -315,9 +315,9 @@ def test_wrong_credentials_100_times(stack, logins):
         stack,
         "wrong passphrase 100 times for one pair",
         "the real login form",
-        "5 × 403 'Invalid username or password', then 95 × 429 'Too many failed logins. "
-        "Please wait N seconds'; other pairs on the same address log in; the right "
-        "passphrase works after the lockout",
+        "5 × 403 'the username or passphrase is wrong', then 95 × 429 'too many failed "
+        "logins, wait N seconds' (in the class language); other pairs on the same "
+        "address log in; the right passphrase works after the lockout",
     )
 
 

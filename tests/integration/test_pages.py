@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from browser_fixtures import (
+    LOGIN,
     ConsoleLog,
     chromium,  # noqa: F401  (the fixture)
     login,
@@ -121,15 +122,18 @@ def test_login_page_renders(chromium, stack, tmp_path):  # noqa: F811
             assert response is not None and response.status == 200, response
             page.wait_for_load_state("networkidle")
             expect(page).to_have_title(re.compile("JupyterHub"))
-            expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
-            username = page.get_by_label("Username:", exact=True)
-            password = page.get_by_label("Password:", exact=True)
+            expect(page.get_by_role("heading", name=LOGIN["title"])).to_be_visible()
+            username = page.get_by_label(LOGIN["username"], exact=True)
+            password = page.get_by_label(LOGIN["password"], exact=True)
             expect(username).to_be_visible()
             expect(username).to_be_editable()
             expect(username).to_be_focused()  # autofocus: a pair can type straight away
             expect(password).to_be_visible()
             expect(password).to_have_attribute("type", "password")
-            expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_enabled()
+            expect(page.get_by_role("button", name=LOGIN["button"], exact=True)).to_be_enabled()
+            # The class language, and where the logins are.
+            expect(page.locator("form[lang]")).to_have_attribute("lang", LOGIN["lang"])
+            expect(page.get_by_text(LOGIN["hint"])).to_be_visible()
             # Nobody is logged in: the navbar offers no Home/Token/Admin links.
             for link in ("Home", "Token", "Admin"):
                 expect(page.get_by_role("link", name=link, exact=True)).to_have_count(0)
@@ -154,12 +158,12 @@ def test_wrong_password_shows_a_message_then_the_right_one_logs_in(
             # Two failures, well below the throttle's 5 per username.
             for wrong in ("not-the-passphrase", logins["pair-01"]):
                 login(page, stack.url, "pair-03", wrong, next_url="/hub/home")
-                expect(page.locator(".login_error")).to_have_text("Invalid username or password")
+                expect(page.locator(".login_error")).to_have_text(LOGIN["wrong"])
                 expect(page.locator(".login_error")).to_be_visible()
                 expect(page).to_have_url(re.compile(r"/hub/login"))
-                expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
-                expect(page.get_by_label("Username:", exact=True)).to_have_value("pair-03")
-                expect(page.get_by_label("Password:", exact=True)).to_have_value("")
+                expect(page.get_by_role("heading", name=LOGIN["title"])).to_be_visible()
+                expect(page.get_by_label(LOGIN["username"], exact=True)).to_have_value("pair-03")
+                expect(page.get_by_label(LOGIN["password"], exact=True)).to_have_value("")
                 expect(page.locator("#logout")).to_have_count(0)
             login(page, stack.url, "pair-03", logins["pair-03"], next_url="/hub/home")
             expect(page).to_have_url(re.compile(r"/hub/home$"))

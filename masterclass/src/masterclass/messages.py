@@ -163,7 +163,40 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "en": "The memory was not enough. Use smaller factors in augment_events or fewer "
         "events, and run the notebook again from the top.",
     },
+    # The hub's login page (hub/templates/login.html) and its authenticator.
+    "login_title": {"de": "Anmelden", "en": "Sign in"},
+    "login_username": {"de": "Benutzername:", "en": "Username:"},
+    "login_password": {"de": "Passwort:", "en": "Passphrase:"},
+    "login_button": {"de": "Anmelden", "en": "Sign in"},
+    "login_hint": {
+        "de": "Benutzername und Passwort stehen auf eurer Karte.",
+        "en": "Your username and passphrase are on your card.",
+    },
+    "login_wrong": {
+        "de": "Benutzername oder Passwort stimmt nicht. Tippt beides genau so ein, wie es "
+        "auf eurer Karte steht.",
+        "en": "The username or passphrase is wrong. Type both exactly as they are on your card.",
+    },
+    "login_throttled": {
+        "de": "Zu viele falsche Versuche. Wartet {seconds} Sekunden und tippt dann "
+        "Benutzername und Passwort von eurer Karte ein.",
+        "en": "Too many failed logins. Please wait {seconds} seconds, then check the "
+        "username and passphrase on your card and try again.",
+    },
 }
+
+#: The message JupyterHub's login handler gives for a wrong login (translated on the page).
+HUB_LOGIN_ERROR = "Invalid username or password"
+
+
+def login_page_texts(language: str | None = None) -> dict[str, str]:
+    """The texts of the hub's login page in *language* (default: the class language)."""
+    lang = language if language in LANGUAGES else get_language()
+    return {
+        key.removeprefix("login_"): texts[lang]
+        for key, texts in _MESSAGES.items()
+        if key.startswith("login_") and key != "login_throttled"
+    } | {"lang": lang, "hub_error": HUB_LOGIN_ERROR}
 
 
 def get_language() -> str:
