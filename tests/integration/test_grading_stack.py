@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,9 @@ from pathlib import Path
 import httpx
 import nbformat
 import pytest
+from browser_fixtures import chromium, login, new_page, screenshot_on_failure  # noqa: F401
 from hub_fixtures import Browser, Kernel, Stack
+from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -382,6 +385,42 @@ def test_the_formgrader_shows_what_collect_graded(stack, collected, course_file)
     exported = {r["pair"]: float(r["score"]) for r in rows}
     for pair, entry in graded.items():
         assert entry["autograded"] and entry["score"] == exported[pair] == 1.0, entry
+
+
+def test_a_tutor_grades_in_the_formgrader_page(stack, collected, chromium, tmp_path):  # noqa: F811
+    """Real Chromium: the formgrader as a page of its own, with every pair's notebook."""
+    page = new_page(chromium)
+    try:
+        with screenshot_on_failure(page, tmp_path, "formgrader"):
+            login(
+                page,
+                stack.url,
+                "tutor-01",
+                stack.demo_logins()["tutor-01"],
+                next_url="/services/formgrader/",
+            )
+            expect(page).to_have_url(
+                re.compile(r"/services/formgrader/formgrader/manage_assignments")
+            )
+            expect(
+                page.get_by_role("heading", name=re.compile("Manage Assignments"))
+            ).to_be_visible()
+            expect(page.locator("tr").filter(has_text="tiny").first).to_be_visible()
+            # Manual grading: the notebook list of the assignment shows all three pairs
+            # (anonymised as "Submission #n" until the tutor reveals the names).
+            page.goto(f"{stack.url}{FORMGRADER}/gradebook/tiny/tiny")
+            rows = page.locator("tbody tr")
+            expect(rows).to_have_count(3)
+            # Opening one shows the pair's notebook, its filled gap and the autograded score.
+            page.get_by_role("link", name="Submission #1", exact=True).click()
+            expect(page).to_have_url(re.compile(r"/formgrader/submissions/"))
+            expect(page.get_by_text("factor = (").first).to_be_visible()
+            # The autograded points are the placeholder; the field is for a manual override.
+            score = page.locator("input#check")
+            expect(score).to_have_attribute("placeholder", re.compile(r"^1(\.0+)?$"))
+            expect(score).to_be_editable()
+    finally:
+        page.context.close()
 
 
 def test_the_formgrader_releases_to_the_exchange(stack, collected, pairs):
