@@ -8,26 +8,13 @@ import uuid
 import httpx
 import pytest
 from hub_fixtures import Browser, Kernel, Stack, wait_until
+from solution_path import solution_path
 
 pytestmark = pytest.mark.docker
 
 GiB = 2**30
 
-WORKSHEET = """
-from masterclass import *
-set_random_seeds(1)
-ev = load_events()
-tv, test = split_events_random(ev, fraction_first_block=0.3)
-aug = augment_events(tv, [3, 60, 60, 60])
-train, val = split_events_random(aug, fraction_first_block=0.8)
-m = MLModel()
-m.load_structure_default()
-m.load_training_eventlist(train)
-m.load_validation_eventlist(val)
-m.train(count_epochs=1)
-pred = m.predict(test)
-print("ACCURACY", calculate_prediction_accuracy(test, pred))
-"""
+WORKSHEET = solution_path(epochs=1)
 
 
 @pytest.fixture(scope="module")

@@ -8,30 +8,16 @@ import subprocess
 import textwrap
 
 import pytest
+from solution_path import solution_path
 
 pytestmark = pytest.mark.docker
 
 EVENT_COUNT = 622
 
-# The worksheet's solution path, with the lead's exact names; EPOCHS is filled in.
-SOLUTION_PATH = textwrap.dedent(
-    """
-    from masterclass import *
-    set_random_seeds(1)
-    ev = load_events()
-    tv, test = split_events_random(ev, fraction_first_block=0.3)
-    aug = augment_events(tv, [3, 60, 60, 60])
-    train, val = split_events_random(aug, fraction_first_block=0.8)
-    m = MLModel()
-    m.load_structure_default()
-    m.load_training_eventlist(train)
-    m.load_validation_eventlist(val)
-    m.train(count_epochs=EPOCHS)
-    pred = m.predict(test)
-    assert len(pred) == len(test), (len(pred), len(test))
-    print("ACCURACY", calculate_prediction_accuracy(test, pred))
-    """
-)
+
+def solution_code(epochs: int) -> str:
+    """The shared solution path, and a check that every test event gets a prediction."""
+    return solution_path(epochs) + "assert len(pred) == len(test), (len(pred), len(test))\n"
 
 
 def python(code: str) -> tuple[str, ...]:
@@ -153,7 +139,7 @@ def test_student_gets_only_student_side_nbgrader(student_image, run_container):
 
 @pytest.mark.slow
 def test_solution_path_one_epoch(student_image, run_container):
-    code = SOLUTION_PATH.replace("EPOCHS", "1")
+    code = solution_code(epochs=1)
     result = run_container(student_image, *python(code), memory="8g", timeout=900)
     assert result.exit_code == 0, result.explain()
     assert 0.0 <= accuracy(result.stdout) <= 1.0
@@ -162,7 +148,7 @@ def test_solution_path_one_epoch(student_image, run_container):
 @pytest.mark.slow
 def test_solution_path_three_epochs_in_one_and_a_half_gigabytes(student_image, run_container):
     """The lean-toolkit promise, inside the real image: 1.5 GB, no swap, 3 epochs."""
-    code = SOLUTION_PATH.replace("EPOCHS", "3")
+    code = solution_code(epochs=3)
     result = run_container(student_image, *python(code), memory="1.5g", timeout=1200)
     assert not result.oom_killed, "killed by the 1.5 GB memory limit\n" + result.explain()
     assert result.exit_code == 0, result.explain()

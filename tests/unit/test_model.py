@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from solution_path import run, solution_path
 
 from masterclass import (
     MLModel,
     StudentError,
-    augment_events,
     calculate_prediction_accuracy,
     load_events,
     messages,
-    set_random_seeds,
     show_confusion_matrix,
-    split_events_random,
 )
 from masterclass.results import read_results
 from masterclass.runtime import cpu_quota
@@ -139,14 +137,9 @@ def test_cpu_quota_reads_cgroup_v2_and_v1(tmp_path):
 
 def _small_flow(events, seed: int):
     """A reduced solution path that still trains on real events: small factors, 1 epoch."""
-    set_random_seeds(seed)
-    tv, test = split_events_random(events, fraction_first_block=0.3)
-    augmented = augment_events(tv, [1, 4, 4, 4])
-    training, validation = split_events_random(augmented, fraction_first_block=0.8)
-    model = MLModel()
-    model.load_structure_default()
-    model.load_training_eventlist(training)
-    model.load_validation_eventlist(validation)
+    code = solution_path(seed=seed, factors=(1, 4, 4, 4), load=False, train=False, evaluate=False)
+    names = run(code, ev=events)
+    model, test = names["m"], names["test"]
     model.train(count_epochs=1, show_time=False)
     return model, test, model.predict(test[:60])
 
@@ -167,15 +160,9 @@ def test_whole_solution_path_on_the_real_events_with_one_epoch(
 ):
     results_file = tmp_path / "masterclass-results.json"
     monkeypatch.setenv("MASTERCLASS_RESULTS_FILE", str(results_file))
-    set_random_seeds(1)
-    tv, test = split_events_random(events, fraction_first_block=0.3)
-    augmented = augment_events(tv, [3, 60, 60, 60])
-    training, validation = split_events_random(augmented, fraction_first_block=0.8)
-    model = MLModel()
-    model.load_structure_default()
-    model.load_training_eventlist(training)
-    model.load_validation_eventlist(validation)
-    model.train(count_epochs=1)
+    # The worksheet's path up to the first training (one epoch), on the loaded events.
+    names = run(solution_path(epochs=1, load=False, evaluate=False), ev=events)
+    model, test = names["m"], names["test"]
     model.train(count_epochs=1, show_time=False)  # continues training
     assert len(model.history["accuracy"]) == 2
     assert len(model.history["val_accuracy"]) == 2
