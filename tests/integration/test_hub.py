@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import uuid
 
@@ -9,6 +10,8 @@ import httpx
 import pytest
 from hub_fixtures import Browser, Kernel, Stack, wait_until
 from solution_path import solution_path
+
+from masterclass.messages import message
 
 pytestmark = pytest.mark.docker
 
@@ -86,7 +89,8 @@ def test_wrong_password_is_refused(stack, logins):
     browser = Browser(stack)
     response = browser.login("pair-03", logins["pair-01"])
     assert response.status_code == 403
-    assert "Invalid username or password" in response.text
+    # The login page says so in the class language (German unless MASTERCLASS_LANG=en).
+    assert html.escape(message("login_wrong"), quote=False) in response.text
     assert browser.http.get("/hub/api/user").status_code == 403
 
 
@@ -97,7 +101,8 @@ def test_repeated_failures_are_throttled_even_for_the_right_password(stack):
     assert codes == [403] * 5
     throttled = browser.login(user, password)
     assert throttled.status_code == 429, throttled.text[:300]
-    assert "Too many failed logins" in throttled.text
+    wait = message("login_throttled", seconds=60).split("60")[0]
+    assert html.escape(wait, quote=False) in throttled.text, throttled.text[:2000]
 
 
 def test_a_pair_cannot_use_another_pairs_server(stack, pair_a, pair_b):
