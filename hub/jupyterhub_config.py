@@ -14,6 +14,7 @@ import sys
 from glob import glob
 from pathlib import Path
 
+from masterclass.hub.landing import landing_url
 from masterclass.hub.names import docker_safe_name
 from masterclass.hub.state import read_or_create_secret
 from masterclass.messages import login_page_texts
@@ -126,6 +127,8 @@ def update_spawn_timing(c, env):
 def update_landing(c, env):
     """What a pair sees after login: JupyterLab, with the worksheet open if there is one."""
     worksheet = env.get("MASTERCLASS_WORKSHEET", "")
+    # After login pairs go to their server; tutors and organisers to the hub's home page.
+    c.JupyterHub.default_url = landing_url
     # The worksheet's path in the home (put there by nbgrader's fetch), else JupyterLab.
     c.Spawner.default_url = f"/lab/tree/{worksheet}" if worksheet else "/lab"
     hub_host = env.get("MASTERCLASS_HUB_HOST", "hub")

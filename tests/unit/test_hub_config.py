@@ -190,3 +190,20 @@ def test_the_formgrader_is_a_service_for_tutors_with_a_private_token(env, tmp_pa
     pair_scopes = {s for r in roles.values() if "pairs" in r.get("groups", []) for s in r["scopes"]}
     assert not any("formgrader" in s for s in pair_scopes)
     assert not any("formgrader" in s for s in c.Spawner.server_token_scopes)
+
+
+def test_tutors_and_organisers_land_on_the_hub_pairs_on_their_server(env):
+    from types import SimpleNamespace as NS
+
+    landing = load().JupyterHub.default_url
+    hub = NS(base_url="/hub/")
+
+    def handler(*groups):
+        user = NS(groups=[NS(name=g) for g in groups])
+        return NS(current_user=user, hub=hub)
+
+    assert landing(handler("tutors")) == "/hub/home"
+    assert landing(handler("organisers")) == "/hub/home"
+    # "" keeps JupyterHub's default for pairs: start the server, open the worksheet.
+    assert landing(handler("pairs")) == ""
+    assert landing(NS(current_user=None, hub=hub)) == ""
