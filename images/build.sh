@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Build the student and hub images (`make images`), or re-pin their lock files (`make lock`).
+# Build the student, hub and Caddy images (`make images`), or re-pin the lock files (`make lock`).
 #
 # Usage: images/build.sh [build|lock]
 #
 # Environment (all optional):
 #   STUDENT_IMAGE    tag of the student image   (default masterclass/student:latest)
 #   HUB_IMAGE        tag of the hub image       (default masterclass/hub:latest)
-#   BASE_IMAGE       base for both images; unset: debian:bookworm-slim if it can be
+#   CADDY_IMAGE      tag of the HTTPS front     (default masterclass/caddy:latest)
+#   BASE_IMAGE       base for all images; unset: debian:bookworm-slim if it can be
 #                    pulled, else a local mmdebstrap bootstrap (LOCAL_BASE_IMAGE)
 #   LOCAL_BASE_IMAGE tag of the bootstrapped base (default masterclass/debian-base:bookworm)
 #   EXTRA_CA_CERTS   PEM file with CA certificates for a TLS-inspecting proxy; unset: the
@@ -14,7 +15,7 @@
 #   WHEELHOUSE       directory of wheels (see `make wheelhouse`): build without PyPI
 #   MASTERCLASS_DATA_DIR  directory holding the raw event pair; else ../shared/opal-events,
 #                    else `masterclass data fetch`
-#   IMAGES           which images to build (default "student hub")
+#   IMAGES           which images to build (default "student hub caddy")
 #   DOCKER_BUILD_FLAGS  extra flags for every docker build (e.g. --no-cache)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,10 +24,11 @@ mode="${1:-build}"
 
 STUDENT_IMAGE="${STUDENT_IMAGE:-masterclass/student:latest}"
 HUB_IMAGE="${HUB_IMAGE:-masterclass/hub:latest}"
+CADDY_IMAGE="${CADDY_IMAGE:-masterclass/caddy:latest}"
 LOCAL_BASE_IMAGE="${LOCAL_BASE_IMAGE:-masterclass/debian-base:bookworm}"
 OFFICIAL_BASE_IMAGE="debian:bookworm-slim"
 PIP_TOOLS_VERSION="${PIP_TOOLS_VERSION:-7.6.2}"
-IMAGES="${IMAGES:-student hub}"
+IMAGES="${IMAGES:-student hub caddy}"
 inputs=build/inputs
 host_ca=/etc/ssl/certs/ca-certificates.crt
 raw_files=(centered-masked-rotated1.zip events_list.csv)
@@ -78,11 +80,15 @@ except urllib.error.URLError as error:
     sys.exit(3 if isinstance(error.reason, ssl.SSLCertVerificationError) else 4)
 '
 }
+# Only the Python images (student, hub) need PyPI and build/inputs/; the Caddy image
+# needs nothing but Debian's mirrors.
+python_images=""
+[[ "$mode" == lock || " $IMAGES " == *" student "* || " $IMAGES " == *" hub "* ]] && python_images=1
 ca_file=""
-if [[ -n "${EXTRA_CA_CERTS:-}" ]]; then
+if [[ -n "$python_images" && -n "${EXTRA_CA_CERTS:-}" ]]; then
     say "extra CA certificates for the build: $EXTRA_CA_CERTS"
     ca_file="$EXTRA_CA_CERTS"
-elif [[ -z "${WHEELHOUSE:-}" || "$mode" == lock ]]; then
+elif [[ -n "$python_images" ]] && [[ -z "${WHEELHOUSE:-}" || "$mode" == lock ]]; then
     os_stage="$(docker build --quiet --target os "${build_args[@]}" -f images/student/Dockerfile .)"
     rc=0; probe_pypi "$os_stage" || rc=$?
     if [[ $rc == 3 ]] && probe_pypi "$os_stage" "$host_ca"; then
@@ -113,9 +119,11 @@ if [[ "$mode" == lock ]]; then
 fi
 
 # --- build inputs (build/inputs/, never committed) -------------------------
-rm -rf "$inputs"
-mkdir -p "$inputs/certs" "$inputs/wheels" "$inputs/events-raw"
-[[ -n "$ca_file" ]] && cp "$ca_file" "$inputs/certs/build-ca.crt"
+if [[ -n "$python_images" ]]; then
+    rm -rf "$inputs"
+    mkdir -p "$inputs/certs" "$inputs/wheels" "$inputs/events-raw"
+    [[ -n "$ca_file" ]] && cp "$ca_file" "$inputs/certs/build-ca.crt"
+fi
 
 has_raw_pair() { [[ -f "$1/${raw_files[0]}" && -f "$1/${raw_files[1]}" ]]; }
 if [[ " $IMAGES " == *" student "* ]]; then
@@ -137,18 +145,18 @@ if [[ " $IMAGES " == *" student "* ]]; then
     fi
 fi
 
-if [[ -n "${WHEELHOUSE:-}" ]]; then
+if [[ -n "${WHEELHOUSE:-}" && -n "$python_images" ]]; then
     cp "$WHEELHOUSE"/*.whl "$inputs/wheels/"
 fi
 
 # --- build -------------------------------------------------------------------
 summary=()
-build() {  # build NAME TAG DOCKERFILE
+build() {  # build NAME TAG DOCKERFILE [CONTEXT]
     local start end
     say "building $2 from $3"
     start=$(date +%s)
     # shellcheck disable=SC2086
-    docker build "${build_args[@]}" ${DOCKER_BUILD_FLAGS:-} -f "$3" -t "$2" .
+    docker build "${build_args[@]}" ${DOCKER_BUILD_FLAGS:-} -f "$3" -t "$2" "${4:-.}"
     end=$(date +%s)
     summary+=("$(printf '%-32s %8s MB  built in %ss' "$2" \
         "$(( $(docker image inspect -f '{{.Size}}' "$2") / 1000000 ))" "$((end - start))")")
@@ -158,10 +166,13 @@ for image in $IMAGES; do
     case "$image" in
         student) build student "$STUDENT_IMAGE" images/student/Dockerfile ;;
         hub) build hub "$HUB_IMAGE" hub/Dockerfile ;;
-        *) die "unknown image '$image' (student, hub)" ;;
+        # Debian's caddy package and nothing of this repository: its own folder is the
+        # context (the classic builder would otherwise send the staged event data too).
+        caddy) build caddy "$CADDY_IMAGE" images/caddy/Dockerfile images/caddy ;;
+        *) die "unknown image '$image' (student, hub, caddy)" ;;
     esac
 done
-rm -rf "$inputs/certs" "$inputs/wheels"
+if [[ -n "$python_images" ]]; then rm -rf "$inputs/certs" "$inputs/wheels"; fi
 
 say "images (uncompressed size):"
 printf '  %s\n' "${summary[@]}"
