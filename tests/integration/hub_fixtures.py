@@ -7,6 +7,7 @@ the end with every volume it created: the hub's, and the pairs' homes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -121,6 +122,17 @@ class Stack:
             state = info["State"] if info else "gone"
             parts.append(f"===== {name}: {state}\n{logs.stdout}{logs.stderr}")
         return "\n".join(parts)
+
+    @contextlib.contextmanager
+    def running(self, request):
+        """Up for the block; described if any test of the session failed; always torn down."""
+        try:
+            self.up()
+            yield self
+            if request.session.testsfailed:
+                print(self.explain())
+        finally:
+            self.down()
 
     def down(self) -> None:
         pairs = self.pair_containers()

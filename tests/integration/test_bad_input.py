@@ -56,14 +56,8 @@ REFERENCE = {
 
 @pytest.fixture(scope="module")
 def stack(hub_image, student_image, request):
-    s = Stack(MASTERCLASS_LOGIN_LOCKOUT=str(LOCKOUT))
-    try:
-        s.up()
+    with Stack(MASTERCLASS_LOGIN_LOCKOUT=str(LOCKOUT)).running(request) as s:
         yield s
-        if request.session.testsfailed:
-            print(s.explain())
-    finally:
-        s.down()
 
 
 @pytest.fixture(scope="module")

@@ -195,14 +195,8 @@ def hub_sees_server(browser: Browser, user: str) -> bool:
 @pytest.fixture(scope="class")
 def stack(hub_image, student_image, request):
     """The stack of TestDrills' three drills, with a memory limit of MEM_LIMIT."""
-    s = Stack(MASTERCLASS_MEM_LIMIT=MEM_LIMIT)
-    try:
-        s.up()
+    with Stack(MASTERCLASS_MEM_LIMIT=MEM_LIMIT).running(request) as s:
         yield s
-        if request.session.testsfailed:
-            print(s.explain())
-    finally:
-        s.down()
 
 
 @pytest.fixture(scope="class")

@@ -104,14 +104,9 @@ def course_file(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def stack(hub_image, student_image, request):
-    s = Stack(MASTERCLASS_MEM_LIMIT="3G", MASTERCLASS_WORKSHEET="tiny/tiny.ipynb")
-    try:
-        s.up()
+    grading = Stack(MASTERCLASS_MEM_LIMIT="3G", MASTERCLASS_WORKSHEET="tiny/tiny.ipynb")
+    with grading.running(request) as s:
         yield s
-        if request.session.testsfailed:
-            print(s.explain())
-    finally:
-        s.down()
 
 
 def cli(stack: Stack, course_file: Path, *args: str, check: bool = True, timeout: float = 900):

@@ -138,15 +138,10 @@ def caddy_image(docker_cli) -> str:
 @pytest.fixture(scope="module")
 def stack(hub_image, student_image, caddy_image, request):
     s = HttpsStack()
-    try:
-        s.up()
+    with s.running(request):
         yield s
-        if request.session.testsfailed:
-            print(s.explain())
-    finally:
-        s.down()
-        left = s.docker("volume", "ls", "-q", "--filter", f"name=^{s.prefix}-").stdout.split()
-        assert not left, f"volumes left behind: {left}"
+    left = s.docker("volume", "ls", "-q", "--filter", f"name=^{s.prefix}-").stdout.split()
+    assert not left, f"volumes left behind: {left}"
 
 
 @pytest.fixture(scope="module")

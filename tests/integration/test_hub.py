@@ -22,14 +22,8 @@ WORKSHEET = solution_path(epochs=1)
 
 @pytest.fixture(scope="module")
 def stack(hub_image, student_image, request):
-    s = Stack()
-    try:
-        s.up()
+    with Stack().running(request) as s:
         yield s
-        if request.session.testsfailed:
-            print(s.explain())
-    finally:
-        s.down()
 
 
 @pytest.fixture(scope="module")

@@ -59,14 +59,8 @@ def first_code_cell() -> str:
 
 @pytest.fixture(scope="module")
 def stack(hub_image, student_image, request):
-    s = Stack(MASTERCLASS_MEM_LIMIT="3G")
-    try:
-        s.up()
+    with Stack(MASTERCLASS_MEM_LIMIT="3G").running(request) as s:
         yield s
-        if request.session.testsfailed:
-            print(s.explain())
-    finally:
-        s.down()
 
 
 @pytest.fixture(scope="module")

@@ -28,14 +28,8 @@ STATE = "/srv/jupyterhub/state"
 
 @pytest.fixture(scope="module")
 def stack(hub_image, student_image, request):
-    s = Stack()
-    try:
-        s.up()
+    with Stack().running(request) as s:
         yield s
-        if request.session.testsfailed:
-            print(s.explain())
-    finally:
-        s.down()
 
 
 @pytest.fixture(scope="module")
