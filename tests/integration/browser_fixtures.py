@@ -37,9 +37,14 @@ def chromium_path() -> str:
     return os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Browser:
-    """A launched headless Chromium (Playwright's sync API), closed at the end of the session."""
+    """A launched headless Chromium (Playwright's sync API), closed at the end of the module.
+
+    Module scope on purpose: while Playwright's sync API runs, the main thread counts as
+    running an asyncio loop, so a second Playwright (another module importing this
+    fixture) or any later ``asyncio.run()`` (the unit tier) would fail.
+    """
     path = chromium_path()
     if not Path(path).exists():
         pytest.fail(f"no Chromium at {path}; install Debian's `chromium` package", pytrace=False)

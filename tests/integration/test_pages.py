@@ -266,6 +266,8 @@ def test_a_tutor_opens_a_pairs_jupyterlab_but_a_pair_cannot(
 
 
 def test_the_admin_page_gives_tutors_no_admin_rights(stack, logins):
+    # A pair joins its group at its first login; only then may a tutor read it.
+    assert Browser(stack).login("pair-01", logins["pair-01"]).status_code == 302
     tutor = Browser(stack)
     assert tutor.login("tutor-01", logins["tutor-01"]).status_code == 302
     assert tutor.hub_api("GET", "/users/pair-01").status_code == 200  # reads pairs
