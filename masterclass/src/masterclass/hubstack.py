@@ -35,7 +35,7 @@ TOKEN_FILE = "cli-api-token"
 ROSTER_FILE = "roster.json"
 #: The logins of ``make up``'s demo class (plaintext, mode 600), if it is the demo.
 DEMO_LOGINS_FILE = "demo-logins.json"
-#: Written by the (future) ``masterclass class export`` of issue 5: {"time": ISO 8601 UTC}.
+#: Written by ``masterclass class export`` (grading): {"time": ISO 8601 UTC}; purge checks it.
 EXPORT_MARKER = "exported.json"
 
 #: Usernames the roster hands out; only such accounts are ever deleted by the CLI.
