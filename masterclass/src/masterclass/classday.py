@@ -51,6 +51,7 @@ from masterclass.hubstack import (
     list_exchange,
     open_state,
     parse_size,
+    running_container,
     running_hub,
     server_state,
 )
@@ -881,7 +882,7 @@ def purge_plan(settings: Settings, state, api: HubAPI, client) -> dict:
     volumes = sorted(v.name for v in client.volumes.list() if volume_re.match(v.name))
     # The tutors' formgrader keeps the course volume mounted: it is emptied in place.
     course_files = []
-    formgrader = _running_formgrader(settings, client)
+    formgrader = running_container(settings, client, "formgrader")
     if formgrader is not None and f"{settings.prefix}-course" in volumes:
         volumes.remove(f"{settings.prefix}-course")
         course_files = _course_files(formgrader)
@@ -919,14 +920,6 @@ COURSE_DIR = "/srv/nbgrader/course"
 _COURSE_OWN = ("nbgrader_config.py", "language_config.py")
 
 
-def _running_formgrader(settings: Settings, client):
-    try:
-        container = client.containers.get(f"{settings.prefix}-formgrader")
-    except Exception:
-        return None
-    return container if getattr(container, "status", None) == "running" else None
-
-
 def _course_files(formgrader) -> list[str]:
     """Pupils' work in the course: everything but the sources and the formgrader's config."""
     code, out = formgrader.exec_run(
@@ -938,25 +931,26 @@ def _course_files(formgrader) -> list[str]:
     return [n for n in names if n not in _COURSE_OWN and not n.startswith("source/")]
 
 
+def _empty(container, folder: str, what: str) -> None:
+    """Delete everything inside *folder* of a running *container* (the folder stays)."""
+    code, out = container.exec_run(["find", folder, "-mindepth", "1", "-delete"])
+    if code != 0:
+        raise fail(f"The {what} could not be emptied: {out.decode()[:200]}", ExitCode.NOGO)
+
+
 def _clear_course(settings: Settings, client) -> None:
     """Empty the course volume the formgrader uses, then restart it for the next class."""
-    formgrader = _running_formgrader(settings, client)
-    if formgrader is None:
-        return
-    code, out = formgrader.exec_run(["find", COURSE_DIR, "-mindepth", "1", "-delete"])
-    if code != 0:
-        raise fail(f"The course could not be emptied: {out.decode()[:200]}", ExitCode.NOGO)
-    formgrader.restart()
+    formgrader = running_container(settings, client, "formgrader")
+    if formgrader is not None:
+        _empty(formgrader, COURSE_DIR, "course")
+        formgrader.restart()
 
 
 def _clear_exchange(settings: Settings, client) -> None:
     """Delete everything in the exchange; the next class releases its worksheet again."""
     hub = running_hub(settings, client)
-    if hub is None:
-        return
-    code, out = hub.exec_run(["find", EXCHANGE_DIR, "-mindepth", "1", "-delete"])
-    if code != 0:
-        raise fail(f"The exchange could not be emptied: {out.decode()[:200]}", ExitCode.NOGO)
+    if hub is not None:
+        _empty(hub, EXCHANGE_DIR, "exchange")
 
 
 def _wait(check, timeout: float, interval: float = 1.0) -> bool:
@@ -1001,18 +995,15 @@ def purge_command(
         api = HubAPI.connect(settings, state)
         client = docker_client()
         plan = purge_plan(settings, state, api, client)
-        things = [
-            k
-            for k in (
-                "hub_users",
-                "containers",
-                "volumes",
-                "exchange_files",
-                "course_files",
-                "state_files",
-                "local_files",
-            )
-        ]
+        things = (
+            "hub_users",
+            "containers",
+            "volumes",
+            "exchange_files",
+            "course_files",
+            "state_files",
+            "local_files",
+        )
         if not any(plan[k] for k in things):
             console.print("Nothing to purge: no class, accounts, containers or volumes left.")
             return

@@ -20,7 +20,6 @@ file docker-compose and ``make up`` read), then the defaults of docs/configurati
 from __future__ import annotations
 
 import base64
-import fnmatch
 import json
 import os
 import re
@@ -290,13 +289,18 @@ def open_state(settings: Settings, client=None):
 EXCHANGE_DIR = "/srv/nbgrader/exchange"
 
 
-def running_hub(settings: Settings, client):
-    """Return the running hub container, or None."""
+def running_container(settings: Settings, client, service: str):
+    """Return the running container ``<prefix>-<service>`` of this stack, or None."""
     try:
-        hub = client.containers.get(f"{settings.prefix}-hub")
+        container = client.containers.get(f"{settings.prefix}-{service}")
     except Exception:
         return None
-    return hub if getattr(hub, "status", None) == "running" else None
+    return container if getattr(container, "status", None) == "running" else None
+
+
+def running_hub(settings: Settings, client):
+    """Return the running hub container, or None."""
+    return running_container(settings, client, "hub")
 
 
 @dataclass
@@ -319,10 +323,9 @@ class Exchange:
                 continue
             if kind == "f":
                 exchange.files.append(path)
-            if path.count("/") == 2 and fnmatch.fnmatchcase(
-                f"{EXCHANGE_DIR}/{path}", "*/inbound/*"
-            ):
-                user = path.rsplit("/", 1)[-1].split("+", 1)[0]
+            parts = path.split("/")
+            if len(parts) == 3 and parts[1] == "inbound":
+                user = parts[2].split("+", 1)[0]
                 if not user.startswith("."):
                     exchange.submissions[user] = exchange.submissions.get(user, 0) + 1
         return exchange

@@ -29,12 +29,6 @@ from pathlib import Path
 from masterclass.grading.course import Course, CourseError, check_lang
 from masterclass.grading.grader import Grader, Paths
 
-#: The service's name in the hub: its URL is /services/formgrader/, its scope
-#: access:services!service=formgrader.
-SERVICE_NAME = "formgrader"
-#: Where the formgrader's pages live below the service's URL (nbgrader's server extension).
-FORMGRADER_PATH = "formgrader"
-
 
 def wait_for_token(path: Path, timeout: float, interval: float = 1.0) -> str:
     """The service token the hub writes on start; wait for it for at most *timeout* s."""
@@ -54,10 +48,16 @@ def wait_for_token(path: Path, timeout: float, interval: float = 1.0) -> str:
         time.sleep(interval)
 
 
-def prepare_course(course: Course, checkout: Path, lang: str, paths: Paths) -> list[str]:
+def prepare_course(
+    course: Course, checkout: Path, lang: str, course_dir: Path, exchange: Path
+) -> list[str]:
     """Write the course config and copy missing assignment sources; return those copied."""
-    paths.source = course.source_dir(checkout, lang)
-    paths.config = course.config_file(checkout, lang)
+    paths = Paths(
+        exchange=exchange,
+        course=course_dir,
+        source=course.source_dir(checkout, lang),
+        config=course.config_file(checkout, lang),
+    )
     Grader(course.course_id, paths).write_config()
     copied = []
     for assignment in course.assignments:
@@ -105,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     except CourseError as e:
         print(f"formgrader: {e}", file=sys.stderr)
         return 2
-    paths = Paths(exchange=args.exchange, course=args.course_dir)
-    copied = prepare_course(course, args.course_file.resolve().parents[2], lang, paths)
+    checkout = args.course_file.resolve().parents[2]
+    copied = prepare_course(course, checkout, lang, args.course_dir, args.exchange)
     command = server_command(args.course_dir)
     print(
         f"formgrader: course {course.course_id} ({lang}) in {args.course_dir}; "
