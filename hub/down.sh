@@ -11,8 +11,12 @@ if [[ -f .env ]]; then
     set +a
 fi
 prefix="${MASTERCLASS_PREFIX:-masterclass}"
-compose=(docker-compose)
-command -v docker-compose >/dev/null 2>&1 || compose=(docker compose)
+if ! docker info >/dev/null 2>&1; then
+    echo "No Docker engine answers, so nothing runs to stop." >&2
+    exit 0
+fi
+# shellcheck source=hub/compose.sh
+source hub/compose.sh
 
 # The pairs' containers are on the spawn network but not part of the compose project;
 # they are removed on stop (their homes are volumes), and the hub notices at its next start.

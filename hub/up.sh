@@ -23,9 +23,6 @@ prefix="${MASTERCLASS_PREFIX:-masterclass}"
 port="${MASTERCLASS_PORT:-8000}"
 url="${MASTERCLASS_PUBLIC_URL:-http://localhost:${port}}"
 deadline=$((SECONDS + ${MASTERCLASS_UP_TIMEOUT:-180}))
-compose=(docker-compose)
-command -v docker-compose >/dev/null 2>&1 || compose=(docker compose)
-
 if [[ -x .ci/ensure-docker ]]; then
     .ci/ensure-docker
 elif ! docker info >/dev/null 2>&1; then
@@ -33,6 +30,9 @@ elif ! docker info >/dev/null 2>&1; then
     echo "Debian/Ubuntu as root: apt-get install -y docker.io docker-compose" >&2
     exit 1
 fi
+
+# shellcheck source=hub/compose.sh
+source hub/compose.sh
 
 student="${MASTERCLASS_STUDENT_IMAGE:-masterclass/student:latest}"
 hub="${MASTERCLASS_HUB_IMAGE:-masterclass/hub:latest}"
