@@ -39,7 +39,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -47,11 +46,12 @@ from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "integration"))
+# the stack, browser and kernel client of the integration tests (hub_fixtures imports
+# tests/kernel_client.py, the one reader of kernel messages)
+sys.path[:0] = [str(ROOT / "tests" / "integration"), str(ROOT / "tests")]
 
 import httpx  # noqa: E402
 import psutil  # noqa: E402
-import websocket  # noqa: E402
 from hub_fixtures import Browser, Kernel, Stack, wait_until  # noqa: E402
 
 FIRST_STEPS = """
@@ -168,8 +168,8 @@ def one_pair(stack: Stack, pair: Pair, password: str, delay: float, t0: float, t
         start = time.monotonic()
         kernel = Kernel(stack, pair.user, browser.token())
         kernel.api.event_hooks["response"].append(lambda r: pair.statuses.update([r.status_code]))
-        shown = run_cell(kernel, "5 * 4", timeout)
-        if shown.get("result") != "20":
+        shown = kernel.execute("5 * 4", timeout)
+        if shown["result"] != "20":
             pair.error = f"5 * 4 gave {shown}"
             return None
         pair.kernel_s = time.monotonic() - start
@@ -179,53 +179,10 @@ def one_pair(stack: Stack, pair: Pair, password: str, delay: float, t0: float, t
         return None
 
 
-def run_cell(kernel: Kernel, code: str, timeout: float) -> dict:
-    """Run a cell as JupyterLab does; collect its output until the kernel is idle again.
-
-    The execute reply (shell channel) can overtake the output (iopub), so the cell is
-    done only at its "idle" status, which comes after all of its output.
-    """
-    msg_id = uuid.uuid4().hex
-    header = {"msg_id": msg_id, "msg_type": "execute_request", "username": kernel.user}
-    header |= {"session": uuid.uuid4().hex, "version": "5.3"}
-    content = {"code": code, "silent": False, "store_history": True}
-    content |= {"user_expressions": {}, "allow_stdin": False, "stop_on_error": True}
-    kernel.ws.send(
-        json.dumps(
-            {
-                "header": header,
-                "parent_header": {},
-                "metadata": {},
-                "content": content,
-                "channel": "shell",
-            }
-        )
-    )
-    out = {"stdout": "", "errors": []}
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            msg = json.loads(kernel.ws.recv())
-        except websocket.WebSocketTimeoutException:
-            continue
-        if msg.get("parent_header", {}).get("msg_id") != msg_id:
-            continue
-        kind = msg.get("msg_type") or msg["header"]["msg_type"]
-        if kind == "stream":
-            out["stdout"] += msg["content"]["text"]
-        elif kind == "execute_result":
-            out["result"] = msg["content"]["data"].get("text/plain")
-        elif kind == "error":
-            out["errors"].append(f"{msg['content']['ename']}: {msg['content']['evalue']}")
-        elif kind == "status" and msg["content"]["execution_state"] == "idle":
-            return out
-    raise TimeoutError(f"no idle status within {timeout:.0f} s: {out}")
-
-
 def work(pair: Pair, kernel: Kernel, timeout: float) -> None:
     start = time.monotonic()
     try:
-        out = run_cell(kernel, FIRST_STEPS, timeout)
+        out = kernel.execute(FIRST_STEPS, timeout)
         if out["errors"] or "AUGMENTED" not in out["stdout"]:
             pair.error = f"first steps failed: {out}"
             return

@@ -25,7 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "integration"))
+# the integration tests' stack and browser (hub_fixtures imports tests/kernel_client.py)
+sys.path[:0] = [str(ROOT / "tests" / "integration"), str(ROOT / "tests")]
 
 import httpx  # noqa: E402
 from hub_fixtures import Browser, Stack, wait_until  # noqa: E402

@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import kernel_client
 import websocket
 
 ROOT = Path(__file__).parents[2]
@@ -238,54 +239,21 @@ class Kernel:
             url, header=[f"Authorization: token {self.token}"], timeout=30
         )
 
+    def submit(self, code: str) -> str:
+        """Send ``code`` without waiting (a long training); returns the request's msg_id."""
+        return kernel_client.submit(self.ws, code, self.user)
+
+    def collect(self, msg_id: str, timeout: float = 120) -> dict:
+        """Wait until request ``msg_id`` is done; what it said (see kernel_client.collect)."""
+        return kernel_client.collect(self.ws, msg_id, timeout, self.stack.explain)
+
     def execute(self, code: str, timeout: float = 120) -> dict:
-        """Run ``code``; return {"stdout": ..., "errors": [...], "status": ...}."""
-        msg_id = uuid.uuid4().hex
-        msg = {
-            "header": {
-                "msg_id": msg_id,
-                "msg_type": "execute_request",
-                "username": self.user,
-                "session": uuid.uuid4().hex,
-                "version": "5.3",
-            },
-            "parent_header": {},
-            "metadata": {},
-            "content": {
-                "code": code,
-                "silent": False,
-                "store_history": True,
-                "user_expressions": {},
-                "allow_stdin": False,
-                "stop_on_error": True,
-            },
-            "channel": "shell",
-        }
-        self.ws.send(json.dumps(msg))
-        result = {"stdout": "", "errors": [], "status": None, "restarting": False}
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                reply = json.loads(self.ws.recv())
-            except websocket.WebSocketTimeoutException:
-                continue
-            mine = reply.get("parent_header", {}).get("msg_id") == msg_id
-            kind = reply.get("msg_type") or reply["header"]["msg_type"]
-            if kind == "status" and reply["content"]["execution_state"] == "restarting":
-                result["restarting"] = True
-                return result
-            if not mine:
-                continue
-            if kind == "stream":
-                result["stdout"] += reply["content"]["text"]
-            elif kind == "error":
-                result["errors"].append(reply["content"])
-            elif kind == "execute_reply":
-                result["status"] = reply["content"]["status"]
-                return result
-        raise AssertionError(
-            f"no reply within {timeout}s to {code[:80]!r}: {result}\n{self.stack.explain()}"
-        )
+        """Run ``code``; return {"stdout", "stderr", "result", "errors", "status", ...}.
+
+        Returns once both the reply and the kernel's idle status for this request arrived
+        (or the kernel restarted: ``restarting``); raises with what arrived at the deadline.
+        """
+        return kernel_client.execute(self.ws, code, timeout, self.user, self.stack.explain)
 
     def close(self) -> None:
         self.ws.close()

@@ -19,7 +19,6 @@ Figures are printed as ``FIGURE …`` lines (``pytest -s`` shows them).
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import time
@@ -28,7 +27,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import websocket
 from hub_fixtures import Browser, Kernel, Stack, wait_until
 from test_grading_stack import COURSE, cli, placeholder
 
@@ -64,59 +62,11 @@ def figure(text: str) -> None:
     print(f"FIGURE {text}")
 
 
-def submit(kernel: Kernel, code: str) -> str:
-    """Send an execute request without waiting for its reply; returns the msg_id."""
-    msg_id = uuid.uuid4().hex
-    kernel.ws.send(
-        json.dumps(
-            {
-                "header": {
-                    "msg_id": msg_id,
-                    "msg_type": "execute_request",
-                    "username": kernel.user,
-                    "session": uuid.uuid4().hex,
-                    "version": "5.3",
-                },
-                "parent_header": {},
-                "metadata": {},
-                "content": {
-                    "code": code,
-                    "silent": False,
-                    "store_history": True,
-                    "user_expressions": {},
-                    "allow_stdin": False,
-                    "stop_on_error": True,
-                },
-                "channel": "shell",
-            }
-        )
-    )
-    return msg_id
-
-
 def output(kernel: Kernel, code: str, timeout: float = 120) -> str:
-    """Run ``code`` and return its printed output once the kernel is idle again.
-
-    Waits for the kernel's "idle" status of this request (iopub), which comes after all
-    of its output; the execute reply (shell) may overtake the output.
-    """
-    msg_id = submit(kernel, code)
-    text, deadline = "", time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            reply = json.loads(kernel.ws.recv())
-        except websocket.WebSocketTimeoutException:
-            continue
-        if reply.get("parent_header", {}).get("msg_id") != msg_id:
-            continue
-        kind = reply.get("msg_type") or reply["header"]["msg_type"]
-        if kind == "stream":
-            text += reply["content"]["text"]
-        elif kind == "error":
-            raise AssertionError(f"{code!r} failed: {reply['content']['evalue']}")
-        elif kind == "status" and reply["content"]["execution_state"] == "idle":
-            return text.strip()
-    raise AssertionError(f"no idle status within {timeout}s after {code!r}")
+    """Run ``code`` and return its printed output once the kernel is idle again."""
+    out = kernel.execute(code, timeout)
+    assert out["status"] == "ok" and not out["errors"], f"{code!r} failed: {out}"
+    return out["stdout"].strip()
 
 
 def write_home_files(stack: Stack, user: str) -> None:
@@ -249,7 +199,7 @@ class TestDrills:
         browser = browsers["pair-01"]
         kernel = Kernel(stack, "pair-01", browser.token())
         container = stack.inspect(stack.container("pair-01"))["Id"]
-        submit(kernel, TRAINING)
+        kernel.submit(TRAINING)
         marker = ["test", "-e", "/home/jovyan/.drill/training-started"]
         wait_until(
             lambda: (
@@ -337,9 +287,8 @@ class TestDrills:
         survivor = Kernel(stack, "pair-01", browsers["pair-01"].token())
         try:
             output(neighbour, "import time\nticks = []")
-            submit(
-                neighbour,
-                "for _ in range(20):\n    ticks.append(sum(range(10**6)))\n    time.sleep(0.5)",
+            neighbour.submit(
+                "for _ in range(20):\n    ticks.append(sum(range(10**6)))\n    time.sleep(0.5)"
             )
             pair01_kernels = {k["id"] for k in survivor.api.get("/kernels").json()}
             start = time.monotonic()
