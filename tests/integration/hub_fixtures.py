@@ -31,19 +31,29 @@ def free_port() -> int:
 
 
 def wait_until(check, timeout: float, what: str, explain=lambda: "", interval: float = 1.0):
-    """Call ``check()`` until it returns something truthy; at the deadline, raise with the logs."""
+    """Call ``check()`` until it returns something truthy; at the deadline, raise with the logs.
+
+    The report names the last answer (a falsy value or the exception ``check()`` raised:
+    an ``assert`` inside it says what was seen) and how many tries there were.
+    """
     deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
+    last, tries = None, 0
+    while True:
+        tries += 1
         try:
             result = check()
         except Exception as e:  # the last error is part of the report
             last, result = e, None
+        else:
+            last = result
         if result:
             return result
+        if time.monotonic() + interval > deadline:
+            break
         time.sleep(interval)
     raise AssertionError(
-        f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})\n{explain()}"
+        f"timed out after {timeout:.0f}s and {tries} tries waiting for {what} "
+        f"(last: {last!r})\n{explain()}"
     )
 
 

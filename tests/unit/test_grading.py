@@ -396,7 +396,7 @@ def service(tmp_path, monkeypatch):
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    ready.wait(10)
+    assert ready.wait(10), "the exchange server did not start within 10 s"
     yield f"http://127.0.0.1:{port}/services/exchange/api/", store
     loop.call_soon_threadsafe(loop.stop)
     thread.join(10)
