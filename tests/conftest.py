@@ -17,6 +17,7 @@ writes into the user's real cache.
 from __future__ import annotations
 
 import os
+import time
 
 # Tests draw plots without a screen.
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -56,3 +57,66 @@ def _masterclass_env(event_store: data.EventStore, tmp_path_factory: pytest.Temp
         mp.setenv("MASTERCLASS_DATA_DIR", str(event_store.path))
         mp.setenv("MASTERCLASS_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
         yield
+
+
+# -- the suite's budget: each tier's time, printed at the end of every run ---------------
+
+#: The whole ``.ci/run`` (lint, images, every tier) stays under this on 2 cores; CI stops
+#: a run at 90 minutes (tests/README.md).
+BUDGET_MINUTES = 45
+#: The tiers as the markers define them (``make test-fast`` runs only the first).
+TIERS = {
+    "unit": "unit (no marker)",
+    "integration": "integration (docker, not slow)",
+    "slow": "slow (marked slow)",
+}
+
+
+def tier(keywords) -> str:
+    """A test's tier from its markers: ``slow`` counts before ``docker``."""
+    if "slow" in keywords:
+        return "slow"
+    return "integration" if "docker" in keywords else "unit"
+
+
+def minutes(seconds: float) -> str:
+    return f"{int(seconds // 60):3d} min {seconds % 60:4.1f} s"
+
+
+class TierClock:
+    """Sums each tier's setup, call and teardown time and prints the sums at the end.
+
+    A module's stack starts in the setup of its first test, so it counts in that test's
+    tier; the rest (collection, reporting) is shown on its own line.
+    """
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+        self.seconds = dict.fromkeys(TIERS, 0.0)
+        self.tests: dict[str, set[str]] = {name: set() for name in TIERS}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        name = tier(report.keywords)
+        self.seconds[name] += report.duration
+        self.tests[name].add(report.nodeid)
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        total = time.monotonic() - self.start
+        out = terminalreporter
+        out.section("time per tier")
+        for name, label in TIERS.items():
+            n = len(self.tests[name])
+            count = f"{n} test{'s' * (n != 1)}"
+            out.line(f"{label:<32}{count:>10}  {minutes(self.seconds[name])}")
+        rest = total - sum(self.seconds.values())
+        out.line(f"{'collection and reporting':<32}{'':>10}  {minutes(rest)}")
+        out.line(f"{'pytest in all':<32}{'':>10}  {minutes(total)}")
+        out.line(
+            f"budget: the whole .ci/run (lint, images, all tiers) under {BUDGET_MINUTES} min "
+            "on 2 cores; CI stops at 90 min",
+            red=total > BUDGET_MINUTES * 60,
+        )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(TierClock(), "masterclass-tier-clock")
