@@ -22,7 +22,6 @@ fi
 prefix="${MASTERCLASS_PREFIX:-masterclass}"
 port="${MASTERCLASS_PORT:-8000}"
 url="${MASTERCLASS_PUBLIC_URL:-http://localhost:${port}}"
-deadline=$((SECONDS + ${MASTERCLASS_UP_TIMEOUT:-180}))
 if [[ -x .ci/ensure-docker ]]; then
     .ci/ensure-docker
 elif ! docker info >/dev/null 2>&1; then
@@ -42,6 +41,8 @@ if ! docker image inspect "$student" "$hub" >/dev/null 2>&1; then
 fi
 
 "${compose[@]}" up -d
+# The deadline starts now: building the images above may take minutes on a fresh machine.
+deadline=$((SECONDS + ${MASTERCLASS_UP_TIMEOUT:-180}))
 
 # The roster lives in the hub's state volume; the demo's logins too (mode 600),
 # so that every `make up` can print them again.
