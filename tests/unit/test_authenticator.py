@@ -159,7 +159,7 @@ def test_throttle_table_stays_bounded():
 
 
 def test_docker_names_keep_roster_names_and_never_collide():
-    from masterclass.hub.names import docker_safe_name
+    from masterclass.names import docker_safe_name
 
     assert docker_safe_name("pair-01") == "pair-01"
     assert docker_safe_name("tutor-100") == "tutor-100"

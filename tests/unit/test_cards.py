@@ -10,7 +10,7 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from masterclass import cards
+from masterclass.organiser import cards
 from masterclass.roster import new_passphrase
 
 URL = "https://hub.school.example"

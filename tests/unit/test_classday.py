@@ -18,8 +18,19 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from typer.testing import CliRunner
 
-from masterclass import cards, classday, cli, hubstack, preflight, roster
-from masterclass.classday import ExitCode
+from masterclass import cli, roster
+from masterclass.files import write_private
+from masterclass.grading.layout import COURSE_DIR, EXCHANGE_DIR
+from masterclass.messages import LANGUAGES
+from masterclass.names import MAX_PAIRS
+from masterclass.organiser import api as hubapi
+from masterclass.organiser import cards, preflight
+from masterclass.organiser import docker as engine
+from masterclass.organiser import state as hubstate
+from masterclass.organiser.app import Lang
+from masterclass.organiser.errors import ExitCode
+from masterclass.organiser.exchange import LIST_EXCHANGE
+from masterclass.organiser.settings import Settings, parse_size
 
 runner = CliRunner()
 
@@ -210,8 +221,8 @@ def test_group_help_lists_the_exit_codes():
 
 
 def test_constants_agree_with_the_roster_and_the_cards():
-    assert classday.MAX_PAIRS == roster.MAX_PAIRS
-    assert tuple(lang.value for lang in classday.Lang) == cards.LANGUAGES
+    assert MAX_PAIRS == roster.MAX_PAIRS
+    assert tuple(lang.value for lang in Lang) == LANGUAGES
 
 
 def test_settings_read_dotenv_and_the_environment_wins(tmp_path):
@@ -220,7 +231,7 @@ def test_settings_read_dotenv_and_the_environment_wins(tmp_path):
         "# comment\nMASTERCLASS_PREFIX=school\nMASTERCLASS_PORT=8123\n"
         "MASTERCLASS_PUBLIC_URL='https://hub.school.example/'\n"
     )
-    settings = hubstack.Settings.from_env({"MASTERCLASS_PORT": "9000"}, dotenv)
+    settings = Settings.from_env({"MASTERCLASS_PORT": "9000"}, dotenv)
     assert settings.prefix == "school"
     assert settings.port == 9000
     assert settings.api_url == "http://127.0.0.1:9000/hub/api"
@@ -236,7 +247,7 @@ def test_settings_read_dotenv_and_the_environment_wins(tmp_path):
     ("text", "size"), [("8G", 8 * 2**30), ("512m", 512 * 2**20), ("1.5g", int(1.5 * 2**30))]
 )
 def test_parse_size(text, size):
-    assert hubstack.parse_size(text) == size
+    assert parse_size(text) == size
 
 
 # --------------------------------------------------------------------------- preflight
@@ -423,19 +434,19 @@ class FakeDocker:
                 outer.restarted.append(self.name)
 
             def exec_run(self, cmd):
-                if cmd[:2] == ["find", classday.COURSE_DIR]:  # the formgrader's course
+                if cmd[:2] == ["find", str(COURSE_DIR)]:  # the formgrader's course
                     assert self.name.endswith("-formgrader")
                     outer.execs.append(cmd)
                     if cmd[-1] == "-delete":
                         outer.course.clear()
                         return 0, b""
                     return 0, b"".join(f"{f}\0".encode() for f in outer.course)
-                assert cmd[:2] == ["find", hubstack.EXCHANGE_DIR]
+                assert cmd[:2] == ["find", str(EXCHANGE_DIR)]
                 outer.execs.append(cmd)
                 if cmd[-1] == "-delete":
                     outer.exchange.clear()
                     return 0, b""
-                assert cmd == hubstack.LIST_EXCHANGE
+                assert cmd == LIST_EXCHANGE
                 return 0, outer.listing()
 
         class Collection:
@@ -455,7 +466,7 @@ class FakeDocker:
 
     def listing(self) -> bytes:
         """What ``find EXCHANGE_DIR -mindepth 1 -printf '%y %P\\0'`` prints for the files."""
-        root = hubstack.EXCHANGE_DIR + "/"
+        root = f"{EXCHANGE_DIR}/"
         entries: dict[str, str] = {}
         for path in self.exchange:
             parts = path.removeprefix(root).split("/")
@@ -469,8 +480,8 @@ class FakeDocker:
 def fake_stack(monkeypatch):
     def install(users, containers=(), volumes=(), exchange=(), course=()):
         api, client = FakeAPI(users), FakeDocker(containers, volumes, exchange, course)
-        monkeypatch.setattr(classday.HubAPI, "connect", classmethod(lambda cls, s, st: api))
-        monkeypatch.setattr(classday, "docker_client", lambda: client)
+        monkeypatch.setattr(hubapi.HubAPI, "connect", classmethod(lambda cls, s, st: api))
+        monkeypatch.setattr(engine, "docker_client", lambda: client)
         return api, client
 
     return install
@@ -510,10 +521,10 @@ def test_purge_after_an_export_deletes_everything_once(dirs, fake_stack):
             "masterclass-course",
             "masterclass-hub-state",
         ],
-        exchange=[f"{hubstack.EXCHANGE_DIR}/day/inbound/pair-01+z-boson+1/z_boson.ipynb"],
+        exchange=[f"{EXCHANGE_DIR}/day/inbound/pair-01+z-boson+1/z_boson.ipynb"],
     )
-    roster.write_private(
-        dirs[0] / hubstack.EXPORT_MARKER, json.dumps({"time": datetime.now(UTC).isoformat()})
+    write_private(
+        dirs[0] / hubstate.EXPORT_MARKER, json.dumps({"time": datetime.now(UTC).isoformat()})
     )
     result = run(dirs, "purge", "--yes")
     assert result.exit_code == 0, result.output
@@ -575,7 +586,7 @@ def test_status_once_shows_every_pair(dirs, fake_stack):
 
 def test_status_counts_submissions_in_the_exchange(dirs, fake_stack):
     create(dirs, 2)
-    inbound = f"{hubstack.EXCHANGE_DIR}/day/inbound"
+    inbound = f"{EXCHANGE_DIR}/day/inbound"
     _, client = fake_stack(
         {"pair-01": _active(2), "pair-02": _active(1)},
         ["masterclass-hub"],
@@ -588,7 +599,7 @@ def test_status_counts_submissions_in_the_exchange(dirs, fake_stack):
     )
     result = run(dirs, "status", "--once")
     assert result.exit_code == 0, result.output
-    assert client.execs == [hubstack.LIST_EXCHANGE]  # one listing of the exchange
+    assert client.execs == [LIST_EXCHANGE]  # one listing of the exchange
     lines = {
         line.split("│")[1].strip(): line for line in result.output.splitlines() if "pair-0" in line
     }
@@ -597,15 +608,15 @@ def test_status_counts_submissions_in_the_exchange(dirs, fake_stack):
 
 
 def test_server_state():
-    assert hubstack.server_state(None) == "stopped"
-    assert hubstack.server_state({"pending": "spawn"}) == "starting"
-    assert hubstack.server_state({"servers": {"": {"ready": False}}}) == "starting"
-    assert hubstack.server_state({"servers": {"": {"ready": True}}}) == "running"
-    assert hubstack.server_state({"servers": {}, "server": None}) == "stopped"
+    assert hubapi.server_state(None) == "stopped"
+    assert hubapi.server_state({"pending": "spawn"}) == "starting"
+    assert hubapi.server_state({"servers": {"": {"ready": False}}}) == "starting"
+    assert hubapi.server_state({"servers": {"": {"ready": True}}}) == "running"
+    assert hubapi.server_state({"servers": {}, "server": None}) == "stopped"
 
 
 def test_local_state_round_trip(tmp_path):
-    state = hubstack.LocalState(tmp_path / "s")
+    state = hubstate.LocalState(tmp_path / "s")
     assert state.read("x") is None
     state.write("x", "hello")
     assert state.read("x") == "hello"
@@ -639,8 +650,8 @@ def test_purge_empties_the_course_the_formgrader_uses_and_restarts_it(dirs, fake
             "submitted/pair-01/z-boson/z_boson.ipynb",
         ],
     )
-    roster.write_private(
-        dirs[0] / hubstack.EXPORT_MARKER, json.dumps({"time": datetime.now(UTC).isoformat()})
+    write_private(
+        dirs[0] / hubstate.EXPORT_MARKER, json.dumps({"time": datetime.now(UTC).isoformat()})
     )
     result = run(dirs, "purge", "--yes")
     assert result.exit_code == 0, result.output

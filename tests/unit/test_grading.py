@@ -464,13 +464,13 @@ def test_the_service_refuses_a_bad_upload_and_keeps_nothing(service):
 
 
 def test_release_language_comes_from_the_class_roster(tmp_path):
-    from masterclass import roster
-    from masterclass.grading.commands import class_language
-    from masterclass.hubstack import ROSTER_FILE, Settings
+    from masterclass.files import write_private
+    from masterclass.organiser.settings import Settings
+    from masterclass.organiser.state import ROSTER_FILE, class_language
 
     settings = Settings(lang="de", state_dir=tmp_path)
     assert class_language(settings) == "de"  # no class yet: MASTERCLASS_LANG
-    roster.write_private(tmp_path / ROSTER_FILE, '{"lang": "en", "users": []}')
+    write_private(tmp_path / ROSTER_FILE, '{"lang": "en", "users": []}')
     assert class_language(settings) == "en"
     (tmp_path / ROSTER_FILE).write_text("{broken")
     assert class_language(settings) == "de"

@@ -1,10 +1,11 @@
-"""The ``masterclass`` command: organiser tools for the event data (and, later, the class day).
+"""The ``masterclass`` command: the event data (``data …``) and the class day (``class …``).
 
-The root :data:`app` is a typer application; sub-apps hang off it (``data`` here, a
-``class`` sub-app later), so other modules extend it with ``app.add_typer(...)``.
+The root :data:`app` is a typer application with two groups: ``data`` (defined here)
+and ``class`` (:mod:`masterclass.organiser.commands`, one module per command, with its
+own exit codes listed in ``masterclass class --help``).
 
-Exit codes: 0 success, 1 a data problem (:class:`masterclass.data.DataError`, message on
-stderr), 2 wrong usage (click's convention).
+Exit codes of ``data``: 0 success, 1 a data problem (:class:`masterclass.data.DataError`,
+message on stderr), 2 wrong usage (click's convention).
 
 This module must not import TensorFlow: it runs on the hub and on bare servers.
 """
@@ -19,8 +20,8 @@ from typing import Annotated
 
 import typer
 
-from masterclass import classday, data
-from masterclass.grading import commands as grading_commands
+from masterclass import __version__, data
+from masterclass.organiser.commands import class_app
 
 EXIT_DATA_ERROR = 1
 
@@ -51,8 +52,28 @@ data_app = typer.Typer(
     rich_markup_mode="markdown",
 )
 app.add_typer(data_app, name="data")
-app.add_typer(classday.class_app, name="class")
-grading_commands.register(classday.class_app)
+app.add_typer(class_app, name="class")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"masterclass {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Masterclass Hub: organiser tools for the OPAL machine-learning masterclass."""
 
 
 @contextmanager

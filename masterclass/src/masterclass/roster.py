@@ -27,26 +27,20 @@ False
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import re
 import secrets
 import sys
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import bcrypt
 
+from masterclass.files import write_private
+from masterclass.names import GROUPS, MAX_PAIRS, USERNAME, login_url, username
+
 FORMAT = 1
-
-#: Role of an account → the JupyterHub group it belongs to.
-GROUPS = {"pair": "pairs", "tutor": "tutors", "organiser": "organisers"}
-
-#: Largest class the roster accepts (the organiser CLI refuses more).
-MAX_PAIRS = 200
 
 #: bcrypt cost: about 0.1 s per check on a small server, so 20 pairs logging in at
 #: once cost about 2 s of CPU in total, while guessing stays expensive.
@@ -76,8 +70,6 @@ vulkan waffel wal wald wasser welle wind wolke wolf yeti zebra zelt ziege zitron
 zoo zucker zug ahorn anton biber dino drohne eimer fahrrad gecko globus harfe iglu
 kerze koffer lachs lupine marmor nebula opal orca quiz ring safari tulpe
 """.split()  # noqa: SIM905 -- a block of words reads better than 239 quoted strings
-
-_USERNAME = re.compile(r"^(pair|tutor|organiser)-(\d{2,3})$")
 
 
 class RosterError(Exception):
@@ -229,18 +221,18 @@ class Roster:
                 f"A class has at most {MAX_PAIRS} pairs; {len(existing)} exist, "
                 f"{count} more were asked for."
             )
-        numbers = [int(_USERNAME.match(a.name).group(2)) for a in existing]
+        numbers = [int(USERNAME.match(a.name).group(2)) for a in existing]
         start = max(numbers, default=0) + 1
         width = 3 if start + count - 1 > 99 else 2
         logins = {}
         for number in range(start, start + count):
-            username = f"{role}-{number:0{width}d}"
+            name = username(role, number, width)
             passphrase = new_passphrase()
-            self._data["users"][username] = {
+            self._data["users"][name] = {
                 "role": role,
                 "hash": hash_passphrase(passphrase, self.rounds),
             }
-            logins[username] = passphrase
+            logins[name] = passphrase
         self.save()
         return logins
 
@@ -285,24 +277,6 @@ def create_class(
     return roster, logins
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically, readable by the owner only (mode 600)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            os.fchmod(f.fileno(), 0o600)
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def demo(state_dir: str | os.PathLike, url: str = "http://localhost:8000") -> str:
     """Create the demo class (3 pairs, 1 tutor) in ``state_dir`` unless a class exists.
 
@@ -326,7 +300,7 @@ def demo(state_dir: str | os.PathLike, url: str = "http://localhost:8000") -> st
     logins = json.loads(logins_path.read_text(encoding="utf-8"))
     base = url.rstrip("/")
     lines = [f"Masterclass Hub: {base}", "Demo logins (username  passphrase  login link):"]
-    lines += [f"  {u:<12} {p:<28} {base}/hub/login?username={u}" for u, p in logins.items()]
+    lines += [f"  {u:<12} {p:<28} {login_url(base, u)}" for u, p in logins.items()]
     lines.append(f"Tutors grade in the formgrader: {base}/services/formgrader/")
     return "\n".join(lines)
 

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-#: Names nbgrader uses as folder names: no slashes, no "+" (nbgrader's separator), no dot first.
-SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
-
-#: The service's name in the hub; part of its URL (/services/exchange/) and of the scope.
-SERVICE_NAME = "exchange"
-
-LANGS = ("de", "en")
+from masterclass.grading.layout import SAFE_NAME
+from masterclass.messages import LANGUAGES
 
 
 class CourseError(ValueError):
@@ -27,7 +21,6 @@ class Course:
 
     course_id: str
     assignments: tuple[str, ...]
-    tutors_group: str = "tutors"
     source: str = "worksheets/{lang}/source"
     nbgrader_config: str = "worksheets/{lang}/nbgrader_config.py"
 
@@ -66,6 +59,6 @@ class Course:
 
 
 def check_lang(lang: str) -> str:
-    if lang not in LANGS:
-        raise CourseError(f"unknown class language {lang!r}; use one of {', '.join(LANGS)}")
+    if lang not in LANGUAGES:
+        raise CourseError(f"unknown class language {lang!r}; use one of {', '.join(LANGUAGES)}")
     return lang

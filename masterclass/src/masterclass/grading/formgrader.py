@@ -3,12 +3,13 @@
 docker-compose.yml runs this in the ``formgrader`` container, made from the student
 image, next to the hub (docs/grading.md, "The formgrader")::
 
-    /srv/nbgrader/course        the course volume (gradebook, submissions, feedback)
-    /srv/nbgrader/exchange      the exchange volume (for the formgrader's release/collect)
+    COURSE_DIR                  the course volume (gradebook, submissions, feedback)
+    EXCHANGE_DIR                the exchange volume (for the formgrader's release/collect)
     /srv/checkout/hub/course    the course file, read-only
     /srv/checkout/worksheets    the worksheets' nbgrader sources and configs, read-only
     /srv/secrets                the service's API token, written by the hub, read-only
 
+(``COURSE_DIR`` and ``EXCHANGE_DIR`` are defined in :mod:`masterclass.grading.layout`.)
 It waits for the token the hub creates at start, writes the course directory's
 ``nbgrader_config.py`` exactly as the grader container does (plus nbgrader's own
 filesystem exchange, so the formgrader's buttons work on the same exchange), copies
@@ -26,6 +27,7 @@ import sys
 import time
 from pathlib import Path
 
+from masterclass.grading import layout
 from masterclass.grading.course import Course, CourseError, check_lang
 from masterclass.grading.grader import Grader, Paths
 
@@ -89,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--course-file", type=Path, default=Path("/srv/checkout/hub/course/course.toml")
     )
-    parser.add_argument("--course-dir", type=Path, default=Path("/srv/nbgrader/course"))
-    parser.add_argument("--exchange", type=Path, default=Path("/srv/nbgrader/exchange"))
+    parser.add_argument("--course-dir", type=Path, default=Path(layout.COURSE_DIR))
+    parser.add_argument("--exchange", type=Path, default=Path(layout.EXCHANGE_DIR))
     parser.add_argument(
         "--token-file", type=Path, default=Path("/srv/secrets/formgrader-api-token")
     )

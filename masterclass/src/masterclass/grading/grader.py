@@ -4,12 +4,9 @@
 container made from the student image (it has nbgrader and the kernel the worksheet
 needs), without network, next to the hub, with these mounts::
 
-    /srv/nbgrader/exchange    the exchange volume (shared with the exchange service)
-    /srv/nbgrader/course      the course volume: nbgrader's course directory and gradebook
-    /srv/grading/source       the class language's nbgrader source folder (read-only)
-    /srv/grading/config.py    the class language's nbgrader_config.py (read-only)
-    /srv/grading/snapshots    working copies of pairs that never submitted (read-only)
-    /srv/grading/out          where export writes grades.csv and summary.md
+the exchange and course volumes, the class language's nbgrader source folder and
+config (read-only) and the working copies of pairs that never submitted (read-only),
+at the places :mod:`masterclass.grading.layout` defines.
 
 Every path is an option, so the same code runs on a plain directory in the unit tests.
 Each step is safe to repeat: releases and submitted copies are replaced as a whole,
@@ -27,11 +24,12 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from masterclass.grading.course import SAFE_NAME
-from masterclass.results import RESULTS_FILE
+from masterclass.grading import layout
+from masterclass.toolkit.results import RESULTS_FILE
 
 #: What collect writes per assignment; export and the CLI read it.
 REPORT = "collect.json"
@@ -76,11 +74,11 @@ class GradingError(RuntimeError):
 
 @dataclass
 class Paths:
-    exchange: Path = Path("/srv/nbgrader/exchange")
-    course: Path = Path("/srv/nbgrader/course")
-    source: Path = Path("/srv/grading/source")
-    config: Path = Path("/srv/grading/config.py")
-    snapshots: Path = Path("/srv/grading/snapshots")
+    exchange: Path = Path(layout.EXCHANGE_DIR)
+    course: Path = Path(layout.COURSE_DIR)
+    source: Path = Path(layout.GRADER_SOURCE)
+    config: Path = Path(layout.GRADER_CONFIG)
+    snapshots: Path = Path(layout.GRADER_SNAPSHOTS)
     out: Path = Path("/srv/grading/out")
 
 
@@ -90,6 +88,8 @@ class Grader:
     paths: Paths = field(default_factory=Paths)
     #: Seconds one nbgrader step of one pair may take before it counts as failed.
     step_timeout: float = 3600
+    #: Called as ``progress(event)`` while collecting (see :data:`PROGRESS_PREFIX`).
+    progress: Callable[[dict], None] | None = None
 
     # ------------------------------------------------------------------ setup
     def write_config(self) -> None:
@@ -169,11 +169,13 @@ class Grader:
         """The newest inbound folder of every user for *assignment*."""
         inbound = self.paths.exchange / self.course_id / "inbound"
         latest: dict[str, tuple[str, Path]] = {}
-        for folder in inbound.glob(f"*+{assignment}+*") if inbound.is_dir() else []:
-            parts = folder.name.split("+")
-            if len(parts) < 3 or parts[1] != assignment or not SAFE_NAME.match(parts[0]):
+        for folder in (
+            inbound.glob(layout.inbound_glob(assignment=assignment)) if inbound.is_dir() else []
+        ):
+            parsed = layout.parse_inbound(folder.name)
+            if parsed is None or parsed.assignment != assignment:
                 continue
-            user, timestamp = parts[0], parts[2]
+            user, timestamp = parsed.user, parsed.timestamp
             if user not in latest or timestamp > latest[user][0]:
                 latest[user] = (timestamp, folder)
         return {user: folder for user, (_, folder) in sorted(latest.items())}
@@ -190,25 +192,32 @@ class Grader:
         snapshots = self.paths.snapshots
         for folder in sorted(snapshots.glob(f"*/{assignment}")) if snapshots.is_dir() else []:
             user = folder.parent.name
-            if user in report or not SAFE_NAME.match(user):
+            if user in report or not layout.SAFE_NAME.match(user):
                 continue
             taken = snapshot_time(folder)
             self._place(folder, user, assignment, taken)
             report[user] = {"status": NOT_SUBMITTED, "submitted_at": None, "snapshot_at": taken}
         for user in pairs:
             report.setdefault(user, {"status": NO_WORK, "submitted_at": None})
+        todo = [user for user, entry in sorted(report.items()) if entry["status"] != NO_WORK]
+        self._tell("start", assignment, total=len(todo))
         for user, entry in sorted(report.items()):
             if entry["status"] == NO_WORK:
                 continue
             problem = broken_notebooks(self.paths.course / "submitted" / user / assignment)
             if problem:
                 entry["problem"] = problem
-                continue
-            entry.update(self._grade(user, assignment))
+            else:
+                entry.update(self._grade(user, assignment))
+            self._tell("graded", assignment, user=user, **entry)
         out = self.paths.course / "reports" / assignment
         out.mkdir(parents=True, exist_ok=True)
         (out / REPORT).write_text(json.dumps(report, indent=2, sort_keys=True), encoding="utf-8")
         return report
+
+    def _tell(self, event: str, assignment: str, **details) -> None:
+        if self.progress is not None:
+            self.progress({"event": event, "assignment": assignment, **details})
 
     def _place(self, folder: Path, user: str, assignment: str, timestamp: str) -> None:
         target = self.paths.course / "submitted" / user / assignment
@@ -369,9 +378,10 @@ def snapshot_time(folder: Path) -> str:
 
 
 def check_name(name: str) -> str:
-    if not SAFE_NAME.match(name):
-        raise GradingError(f"not an assignment name: {name!r}")
-    return name
+    try:
+        return layout.check_name(name)
+    except layout.LayoutError as e:
+        raise GradingError(str(e)) from None
 
 
 def tail(run: subprocess.CompletedProcess, lines: int = 20) -> str:
@@ -399,6 +409,14 @@ def _pct(value) -> str:
     return f"{100 * value:.1f} %" if isinstance(value, int | float) else "–"
 
 
+#: Lines of the grader's output that report progress (the last line is the JSON answer).
+PROGRESS_PREFIX = "progress: "
+
+
+def print_progress(event: dict) -> None:
+    print(PROGRESS_PREFIX + json.dumps(event), flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=("release", "collect", "export"))
@@ -410,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument(f"--{name}", type=Path, default=default)
     args = parser.parse_args(argv)
     paths = Paths(**{name: getattr(args, name) for name in vars(Paths())})
-    grader = Grader(args.course_id, paths, args.step_timeout)
+    grader = Grader(args.course_id, paths, args.step_timeout, print_progress)
     pairs = [p for p in args.pairs.split(",") if p]
     try:
         if args.action == "release":

@@ -36,7 +36,8 @@ import tarfile
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
-from masterclass.grading.course import SAFE_NAME, Course
+from masterclass.grading.course import Course
+from masterclass.grading.layout import SAFE_NAME, inbound_glob, inbound_name, parse_inbound
 
 log = logging.getLogger("masterclass.exchange")
 
@@ -125,10 +126,10 @@ class Store:
     def submissions(self, user: str) -> list[dict]:
         """The *user*'s own submissions, oldest first (the glob is anchored on the name)."""
         out = []
-        for folder in (self.course / "inbound").glob(f"{user}+*"):
-            parts = folder.name.split("+")
-            if len(parts) >= 3 and parts[0] == user:
-                out.append({"assignment_id": parts[1], "timestamp": parts[2]})
+        for folder in (self.course / "inbound").glob(inbound_glob(user=user)):
+            parsed = parse_inbound(folder.name)
+            if parsed is not None and parsed.user == user:
+                out.append({"assignment_id": parsed.assignment, "timestamp": parsed.timestamp})
         return sorted(out, key=lambda s: (s["assignment_id"], s["timestamp"]))
 
     def submit(self, user: str, assignment: str, data: bytes) -> str:
@@ -140,7 +141,7 @@ class Store:
         try:
             unpack(data, staging)
             (staging / "timestamp.txt").write_text(timestamp, encoding="utf-8")
-            final = inbound / f"{user}+{assignment}+{timestamp}+{secrets.token_hex(4)}"
+            final = inbound / inbound_name(user, assignment, timestamp, secrets.token_hex(4))
             staging.rename(final)
         finally:
             if staging.exists():
@@ -168,7 +169,7 @@ def make_app(store: Store, prefix: str):
             if not model or model.get("kind", "user") != "user":
                 raise web.HTTPError(403, "a user's token with access to this service is needed")
             name = model["name"]
-            if not SAFE_NAME.match(name) or "+" in name:
+            if not SAFE_NAME.match(name):
                 raise web.HTTPError(403, "this user name cannot use the exchange")
             return name
 

@@ -6,7 +6,7 @@ import os
 import secrets
 from pathlib import Path
 
-from masterclass.roster import write_private
+from masterclass.files import write_private
 
 
 def read_or_create_secret(path: str | os.PathLike, nbytes: int = 32) -> str:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import io
 import math
 import os
-import tempfile
 from datetime import datetime
 from pathlib import Path
 
@@ -29,6 +28,9 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.lib.utils import simpleSplit
 from reportlab.pdfgen.canvas import Canvas
+
+from masterclass.files import write_atomic
+from masterclass.names import is_pair, login_url, parse_username
 
 #: Cards on one page (2 columns × 4 rows of A7 landscape cards).
 COLUMNS, ROWS = 2, 4
@@ -84,11 +86,6 @@ TEXT = {
 LANGUAGES = tuple(TEXT)
 
 
-def login_url(base_url: str, username: str) -> str:
-    """The address a card's QR code opens: the login page with the username filled in."""
-    return f"{base_url.rstrip('/')}/hub/login?username={username}"
-
-
 def page_count(pairs: int) -> int:
     """Pages of a class's PDF: card pages, tutor-sheet pages and the one summary page."""
     return math.ceil(pairs / CARDS_PER_PAGE) + max(1, math.ceil(pairs / TUTOR_ROWS)) + 1
@@ -105,8 +102,8 @@ def render(
     if lang not in TEXT:
         raise ValueError(f"unknown class language {lang!r}; use one of {', '.join(LANGUAGES)}")
     text = TEXT[lang]
-    pairs = sorted(u for u in logins if u.startswith("pair-"))
-    tutors = sorted(u for u in logins if u.startswith("tutor-"))
+    pairs = sorted(u for u in logins if is_pair(u))
+    tutors = sorted(u for u in logins if (parse_username(u) or ("",))[0] == "tutor")
     buffer = io.BytesIO()
     canvas = Canvas(buffer, pagesize=A4, pageCompression=1)
     canvas.setTitle(f"{class_name}: login cards")
@@ -121,18 +118,7 @@ def render(
 
 def write(path: str | os.PathLike, pdf: bytes) -> Path:
     """Write ``pdf`` to ``path`` atomically with mode 600 (it holds passphrases)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), 0o600)
-            f.write(pdf)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, pdf, 0o600)
 
 
 # --------------------------------------------------------------------------- drawing
