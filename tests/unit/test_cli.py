@@ -13,6 +13,7 @@ from tiny_opal import write_pair
 from typer.testing import CliRunner
 
 from masterclass import cli, data
+from masterclass.data import store as data_store
 
 runner = CliRunner()
 
@@ -176,7 +177,7 @@ def test_info_on_a_raw_pair_prepares_into_the_cache(tmp_path):
 
 def test_info_without_data_exits_with_1_and_a_hint(monkeypatch, tmp_path):
     monkeypatch.delenv("MASTERCLASS_DATA_DIR")
-    monkeypatch.setattr(data, "DEFAULT_DATA_DIR", tmp_path / "absent")
+    monkeypatch.setattr(data_store, "DEFAULT_DATA_DIR", tmp_path / "absent")
     result = run("data", "info")
     assert result.exit_code == 1
     assert "masterclass data fetch --dest DIR" in result.stderr

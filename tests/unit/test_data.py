@@ -22,6 +22,7 @@ from PIL import Image
 from tiny_opal import EVENTS, member_name, png_bytes, write_pair
 
 from masterclass import data
+from masterclass.data import store as data_store
 
 # --------------------------------------------------------------------------- prepare, tiny
 
@@ -273,7 +274,7 @@ def test_open_store_prepares_a_raw_pair_once_into_the_cache(tmp_path, monkeypatc
     def no_second_prepare(*args, **kwargs):
         raise AssertionError("prepared again")
 
-    monkeypatch.setattr(data, "prepare", no_second_prepare)
+    monkeypatch.setattr(data_store, "prepare", no_second_prepare)
     assert data.open_store(raw).path == first.path
 
 
@@ -321,9 +322,9 @@ def test_locate_data_dir_complains_about_a_missing_env_dir(tmp_path, monkeypatch
 
 def test_locate_data_dir_falls_back_to_the_baked_in_store(tmp_path, monkeypatch):
     monkeypatch.delenv("MASTERCLASS_DATA_DIR")
-    monkeypatch.setattr(data, "DEFAULT_DATA_DIR", tmp_path)
+    monkeypatch.setattr(data_store, "DEFAULT_DATA_DIR", tmp_path)
     assert data.locate_data_dir() == tmp_path
-    monkeypatch.setattr(data, "DEFAULT_DATA_DIR", tmp_path / "absent")
+    monkeypatch.setattr(data_store, "DEFAULT_DATA_DIR", tmp_path / "absent")
     with pytest.raises(data.DataError, match="masterclass data fetch --dest DIR"):
         data.locate_data_dir()
 
