@@ -50,7 +50,7 @@ def run_flow(seed: int, epochs: int) -> dict:
         set_random_seeds,
         split_events_random,
     )
-    from masterclass.plots import recall_per_category
+    from masterclass.toolkit.plots import recall_per_category
 
     masterclass.MLModel  # noqa: B018 - count the TensorFlow import in "import"
     lap("import")

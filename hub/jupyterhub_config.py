@@ -140,7 +140,7 @@ def update_landing(c, env):
     }
     # The pair's Jupyter server explains a kernel killed by the memory limit.
     c.Spawner.args = (
-        ["--ServerApp.kernel_websocket_connection_class=masterclass.oom.OOMAwareConnection"]
+        ["--ServerApp.kernel_websocket_connection_class=masterclass.toolkit.oom.OOMAwareConnection"]
         if env.get("MASTERCLASS_OOM_MESSAGE", "1") == "1"
         else []
     )

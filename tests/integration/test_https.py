@@ -31,7 +31,7 @@ import pytest
 import websocket
 from hub_fixtures import ROOT, Browser, Kernel, Stack, free_port, wait_until
 
-from masterclass.messages import message
+from masterclass.messages import text
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -255,7 +255,7 @@ def test_throttling_over_https_counts_the_clients_address(stack, ca, https_up, p
     assert codes == [403] * 5
     throttled = browser.login(user, password)
     assert throttled.status_code == 429, throttled.text[:300]
-    wait = message("login_throttled", seconds=60).split("60")[0]
+    wait = text("login.throttled", seconds=60).split("60")[0]
     assert html.escape(wait, quote=False) in throttled.text, throttled.text[:2000]
 
     logged = re.findall(rf"Throttled login for '{re.escape(user)}' from (\S+)", stack.hub_log())

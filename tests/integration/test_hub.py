@@ -11,7 +11,7 @@ import pytest
 from hub_fixtures import Browser, Kernel, Stack, wait_until
 from solution_path import solution_path
 
-from masterclass.messages import message
+from masterclass.messages import text
 
 pytestmark = pytest.mark.docker
 
@@ -84,7 +84,7 @@ def test_wrong_password_is_refused(stack, logins):
     response = browser.login("pair-03", logins["pair-01"])
     assert response.status_code == 403
     # The login page says so in the class language (German unless MASTERCLASS_LANG=en).
-    assert html.escape(message("login_wrong"), quote=False) in response.text
+    assert html.escape(text("login.wrong"), quote=False) in response.text
     assert browser.http.get("/hub/api/user").status_code == 403
 
 
@@ -95,7 +95,7 @@ def test_repeated_failures_are_throttled_even_for_the_right_password(stack):
     assert codes == [403] * 5
     throttled = browser.login(user, password)
     assert throttled.status_code == 429, throttled.text[:300]
-    wait = message("login_throttled", seconds=60).split("60")[0]
+    wait = text("login.throttled", seconds=60).split("60")[0]
     assert html.escape(wait, quote=False) in throttled.text, throttled.text[:2000]
 
 

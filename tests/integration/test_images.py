@@ -94,9 +94,9 @@ def test_event_store_is_not_writable_by_students(student_image, run_container):
 def test_tensorflow_threads_follow_the_cpu_quota(student_image, run_container):
     code = textwrap.dedent(
         """
-        import masterclass.model
+        import masterclass.toolkit.model
         import tensorflow as tf
-        from masterclass.runtime import cpu_quota
+        from masterclass.toolkit.runtime import cpu_quota
         print("QUOTA", cpu_quota())
         print("INTRA", tf.config.threading.get_intra_op_parallelism_threads())
         """

@@ -68,7 +68,7 @@ def test_defaults_for_a_class(env):
         "MASTERCLASS_EXCHANGE_URL": "http://hub:8000/services/exchange/",
     }
     assert c.Spawner.args == [
-        "--ServerApp.kernel_websocket_connection_class=masterclass.oom.OOMAwareConnection"
+        "--ServerApp.kernel_websocket_connection_class=masterclass.toolkit.oom.OOMAwareConnection"
     ]
     assert c.JupyterHub.authenticator_class.endswith("RosterAuthenticator")
     assert c.RosterAuthenticator.roster_path.endswith("state/roster.json")

@@ -14,8 +14,8 @@ from masterclass import (
     messages,
     show_confusion_matrix,
 )
-from masterclass.results import read_results
-from masterclass.runtime import cpu_quota
+from masterclass.toolkit.results import read_results
+from masterclass.toolkit.runtime import cpu_quota
 
 
 @pytest.fixture(autouse=True)

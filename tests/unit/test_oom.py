@@ -6,7 +6,7 @@ import types
 import pytest
 from jupyter_client.session import Session
 
-from masterclass import oom
+from masterclass.toolkit import oom
 
 
 def test_oom_counter_cgroup_v2_and_v1(tmp_path):

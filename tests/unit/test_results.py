@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from masterclass import Event, Overview, augment_events, load_events, set_random_seeds
-from masterclass.plots import calculate_prediction_accuracy
-from masterclass.results import read_results, record, results_path
+from masterclass import Overview, augment_events, load_events, set_random_seeds
+from masterclass.toolkit.plots import calculate_prediction_accuracy
+from masterclass.toolkit.results import read_results, record, results_path
 
 
 @pytest.fixture
@@ -42,10 +42,7 @@ def test_helpers_record_factors_accuracy_and_ratios(results_file):
     set_random_seeds(2)
     events = load_events()[:40]
     augment_events(events, [2, 5, 5, 5])
-    predicted = [
-        Event._derived(e, category="q", probabilities={"q": 1.0, "e": 0.0, "m": 0.0, "t": 0.0})
-        for e in events
-    ]
+    predicted = [e.with_prediction("q", {"q": 1.0, "e": 0.0, "m": 0.0, "t": 0.0}) for e in events]
     accuracy = calculate_prediction_accuracy(events, predicted)
     overview = Overview()
     overview.add_entry("Roh", events)

@@ -22,15 +22,16 @@ from masterclass import (
     show_only_one_category,
     split_events_random,
 )
-from masterclass.augment import inverse_transforms, parse_factors, render
-from masterclass.overview import visible_branching_ratios
-from masterclass.plots import (
+from masterclass.toolkit.augment import parse_factors
+from masterclass.toolkit.overview import visible_branching_ratios
+from masterclass.toolkit.plots import (
     calculate_prediction_accuracy,
     confusion_matrix,
     recall_per_category,
     show_confusion_matrix,
     show_false_predictions,
 )
+from masterclass.toolkit.render import inverse_transforms, render
 
 WORKSHEET_NAMES = {
     "Event",
@@ -64,7 +65,7 @@ def events() -> list[Event]:
 def predicted_copy(events: list[Event], categories: list[str]) -> list[Event]:
     """Events as if a network had predicted *categories* with certainty."""
     return [
-        Event._derived(e, category=c, probabilities={k: float(k == c) for k in "qemt"})
+        e.with_prediction(c, {k: float(k == c) for k in "qemt"})
         for e, c in zip(events, categories, strict=True)
     ]
 
@@ -187,7 +188,7 @@ def test_augmented_copies_hold_no_pixels_and_are_shuffled(events):
     assert all(e.is_transformed for e in augmented)
     filenames = [e.filename for e in augmented]
     assert filenames != sorted(filenames, key=[e.filename for e in events[:20]].index)
-    mirrored = sum(e._mirror for e in augmented)
+    mirrored = sum(e.mirrored for e in augmented)
     assert mirrored == len(augmented) // 2
 
 
@@ -382,8 +383,8 @@ def test_same_seed_gives_the_same_split_and_augmentation(events):
     first_b, _ = split_events_random(events, 0.3)
     copies_b = augment_events(first_b, 2)
     assert [e.filename for e in first_a] == [e.filename for e in first_b]
-    assert [(e.filename, e._angle, e._mirror) for e in copies_a] == [
-        (e.filename, e._angle, e._mirror) for e in copies_b
+    assert [(e.filename, e.angle, e.mirrored) for e in copies_a] == [
+        (e.filename, e.angle, e.mirrored) for e in copies_b
     ]
 
 

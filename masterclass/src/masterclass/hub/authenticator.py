@@ -23,7 +23,7 @@ from jupyterhub.auth import Authenticator
 from tornado import web
 from traitlets import Bool, Float, Int, Unicode, default
 
-from masterclass.messages import message
+from masterclass.messages import text
 from masterclass.roster import DEFAULT_PATH, GROUPS, Roster, RosterError
 
 
@@ -167,7 +167,7 @@ class RosterAuthenticator(Authenticator):
             self.log.warning(
                 "Throttled login for %r from %s (%.0f s left)", username[:32], ip, wait
             )
-            raise web.HTTPError(429, message("login_throttled", seconds=math.ceil(wait)))
+            raise web.HTTPError(429, text("login.throttled", seconds=math.ceil(wait)))
 
         roster = self.roster()
         ok = roster is not None and await asyncio.to_thread(roster.verify, username, password)

@@ -12,6 +12,8 @@ Page layout (A4 portrait):
 
 The PDF holds plaintext passphrases, so it is written with mode 600. PDF: reportlab;
 QR codes: segno, drawn as vector squares so that they print sharp at any size.
+The words on the cards are the ``[cards]`` table of the message catalogue
+(:mod:`masterclass.messages`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from reportlab.lib.utils import simpleSplit
 from reportlab.pdfgen.canvas import Canvas
 
 from masterclass.files import write_atomic
+from masterclass.messages import LANGUAGES, table
 from masterclass.names import is_pair, login_url, parse_username
 
 #: Cards on one page (2 columns × 4 rows of A7 landscape cards).
@@ -39,51 +42,6 @@ CARDS_PER_PAGE = COLUMNS * ROWS
 TUTOR_ROWS = 40
 
 _GREY = Color(0.6, 0.6, 0.6)
-
-TEXT = {
-    "de": {
-        "title": "Masterclass: Teilchenphysik mit maschinellem Lernen",
-        "address": "Adresse",
-        "username": "Benutzername",
-        "passphrase": "Passwort",
-        "start": "So geht's los",
-        "steps": [
-            "QR-Code scannen oder die Adresse im Browser öffnen.",
-            "Passwort eintippen (der Benutzername ist schon da).",
-            "„Anmelden“: euer JupyterLab startet (bis zu 1 Minute).",
-        ],
-        "tutor_sheet": "Tutorenblatt",
-        "tutor_intro": (
-            "Tutoren melden sich mit ihrem eigenen Login an und können jedem Paar helfen "
-            "(Server öffnen, starten, stoppen). Die Liste der Paare ist für verlorene Karten."
-        ),
-        "tutors": "Tutoren",
-        "pairs": "Paare",
-        "summary": "Übersicht für die Organisation",
-    },
-    "en": {
-        "title": "Masterclass: particle physics with machine learning",
-        "address": "Address",
-        "username": "Username",
-        "passphrase": "Passphrase",
-        "start": "How to start",
-        "steps": [
-            "Scan the QR code or open the address in a browser.",
-            "Type the passphrase (the username is filled in).",
-            "Sign in: your JupyterLab starts (up to a minute).",
-        ],
-        "tutor_sheet": "Tutor sheet",
-        "tutor_intro": (
-            "Tutors log in with their own login and can help every pair (open, start and "
-            "stop its server). The list of pairs is for lost cards."
-        ),
-        "tutors": "Tutors",
-        "pairs": "Pairs",
-        "summary": "Organiser summary",
-    },
-}
-
-LANGUAGES = tuple(TEXT)
 
 
 def page_count(pairs: int) -> int:
@@ -99,9 +57,9 @@ def render(
     created: str | None = None,
 ) -> bytes:
     """The PDF (bytes) for ``logins`` (username → passphrase: pairs and tutors)."""
-    if lang not in TEXT:
+    if lang not in LANGUAGES:
         raise ValueError(f"unknown class language {lang!r}; use one of {', '.join(LANGUAGES)}")
-    text = TEXT[lang]
+    text = table("cards", lang)
     pairs = sorted(u for u in logins if is_pair(u))
     tutors = sorted(u for u in logins if (parse_username(u) or ("",))[0] == "tutor")
     buffer = io.BytesIO()
@@ -195,7 +153,8 @@ def _card(canvas, x0, y0, w, h, class_name, url, text, username, passphrase) -> 
     y = y0 + pad + 3 * 9
     canvas.drawString(x0 + pad, y, text["start"])
     canvas.setFont("Helvetica", 7.5)
-    for number, step in enumerate(text["steps"], 1):
+    steps = [text[key] for key in sorted(text) if key.startswith("step_")]
+    for number, step in enumerate(steps, 1):
         y -= 9
         canvas.drawString(
             x0 + pad, y, _fit(canvas, f"{number}. {step}", "Helvetica", 7.5, w - 2 * pad)

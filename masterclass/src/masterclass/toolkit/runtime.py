@@ -11,9 +11,12 @@ from __future__ import annotations
 import math
 import os
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
+
+from masterclass.messages import StudentError
 
 _rng = np.random.default_rng()
 _seed: int | None = None
@@ -43,10 +46,9 @@ def set_random_seeds(seed: int) -> None:
 
     Examples
     --------
+    >>> from masterclass import *
     >>> set_random_seeds(42)
     """
-    from masterclass.messages import StudentError
-
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise StudentError("positive_int", name="seed", value=seed)
     global _rng, _seed
@@ -54,20 +56,8 @@ def set_random_seeds(seed: int) -> None:
     _rng = np.random.default_rng(_seed)
     random.seed(_seed)
     np.random.seed(_seed % 2**32)
-    if "tensorflow" in _imported_modules():
-        _seed_tensorflow(_seed)
-
-
-def _imported_modules() -> set[str]:
-    import sys
-
-    return set(sys.modules)
-
-
-def _seed_tensorflow(seed: int) -> None:
-    import keras
-
-    keras.utils.set_random_seed(seed)
+    if "keras" in sys.modules:  # otherwise the model seeds Keras when it is first imported
+        sys.modules["keras"].utils.set_random_seed(_seed)
 
 
 def cpu_quota(cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:

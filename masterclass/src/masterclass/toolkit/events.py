@@ -2,7 +2,7 @@
 
 Each original image is held once, as ``uint8``, as a view into the memory-mapped
 event store. Augmented copies keep only a rotation angle and a mirror flag and
-render their pixels when someone looks at them (see :mod:`masterclass.augment`).
+render their pixels when someone looks at them (:mod:`masterclass.toolkit.render`).
 """
 
 from __future__ import annotations
@@ -11,15 +11,11 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from masterclass.messages import StudentError, get_language
-from masterclass.runtime import rng
-
-CATEGORIES = ("q", "e", "m", "t")
-
-CATEGORY_NAMES = {
-    "de": {"q": "Quarks", "e": "Elektronen", "m": "Myonen", "t": "Taus"},
-    "en": {"q": "quarks", "e": "electrons", "m": "muons", "t": "taus"},
-}
+from masterclass.data import CATEGORIES, DataError, open_store
+from masterclass.messages import StudentError
+from masterclass.toolkit.display import check_count, show_events
+from masterclass.toolkit.render import render
+from masterclass.toolkit.runtime import rng
 
 
 class Event:
@@ -36,6 +32,16 @@ class Event:
         For a predicted event, this is the network's guess.
     probabilities : dict or None
         For a predicted event, the network's probability per category; otherwise None.
+
+    Examples
+    --------
+    >>> from masterclass import *
+    >>> events = load_events()
+    >>> events[53]
+    Event('z5293_14612.png', category='m')
+    >>> events[53].image.shape
+    (200, 200, 3)
+    >>> events[53].show_image(show_category=True)
     """
 
     __slots__ = ("_angle", "_mirror", "_origin", "_pixels", "category", "filename", "probabilities")
@@ -56,26 +62,50 @@ class Event:
         self._angle = 0.0
         self._mirror = False
 
-    @classmethod
     def _derived(
-        cls,
-        source: Event,
+        self,
         *,
         angle: float | None = None,
         mirror: bool | None = None,
         category: str | None = None,
         probabilities: dict[str, float] | None = None,
     ) -> Event:
-        """Return a lightweight copy of *source* that shares its original pixels."""
-        event = cls.__new__(cls)
-        event.filename = source.filename
-        event.category = source.category if category is None else category
+        """Return a lightweight copy of this event that shares its original pixels."""
+        event = Event.__new__(Event)
+        event.filename = self.filename
+        event.category = self.category if category is None else category
         event.probabilities = probabilities
-        event._origin = source._origin
+        event._origin = self._origin
         event._pixels = None
-        event._angle = source._angle if angle is None else angle
-        event._mirror = source._mirror if mirror is None else mirror
+        event._angle = self._angle if angle is None else angle
+        event._mirror = self._mirror if mirror is None else mirror
         return event
+
+    def transformed(self, angle: float, mirror: bool) -> Event:
+        """Return a copy turned by *angle* degrees (and mirrored first if *mirror*).
+
+        The copy holds no pixels of its own: it renders them from its :attr:`origin`.
+        """
+        return self._derived(angle=float(angle), mirror=bool(mirror))
+
+    def with_prediction(self, category: str, probabilities: dict[str, float]) -> Event:
+        """Return a copy that carries a network's guess *category* and its *probabilities*."""
+        return self._derived(category=check_category(category), probabilities=probabilities)
+
+    @property
+    def origin(self) -> Event:
+        """The original event whose pixels this one shares (the event itself for an original)."""
+        return self._origin
+
+    @property
+    def angle(self) -> float:
+        """The rotation of an augmented copy in degrees (0 for an original)."""
+        return self._angle
+
+    @property
+    def mirrored(self) -> bool:
+        """True for a copy mirrored left–right before its rotation."""
+        return self._mirror
 
     @property
     def image(self) -> np.ndarray:
@@ -83,10 +113,8 @@ class Event:
         if self._pixels is not None:
             return self._pixels
         origin = self._origin._pixels
-        if self._angle == 0.0 and not self._mirror:
+        if not self.is_transformed:
             return origin
-        from masterclass.augment import render
-
         return render(origin, self._angle, self._mirror)
 
     @property
@@ -112,8 +140,6 @@ class Event:
         show_probability : bool
             For a predicted event, also write the network's probabilities.
         """
-        from masterclass.plots import show_events
-
         show_events([self], show_category=show_category, show_probability=show_probability)
 
 
@@ -122,11 +148,6 @@ def check_category(category: object) -> str:
     if not isinstance(category, str) or category not in CATEGORIES:
         raise StudentError("category", value=category)
     return category
-
-
-def category_name(category: str) -> str:
-    """Return the readable name of *category* in the current language."""
-    return CATEGORY_NAMES[get_language()][category]
 
 
 def check_eventlist(eventlist: object, name: str = "eventlist") -> list[Event]:
@@ -154,12 +175,13 @@ def load_events() -> list[Event]:
 
     Examples
     --------
-    >>> eventliste = load_events()  # doctest: +SKIP
-    >>> len(eventliste)  # doctest: +SKIP
+    >>> from masterclass import *
+    >>> events = load_events()
+    >>> len(events)
     622
+    >>> events[0]
+    Event('e5293_10479.png', category='e')
     """
-    from masterclass.data import DataError, open_store
-
     try:
         store = open_store()
     except DataError as error:
@@ -193,7 +215,11 @@ def split_events_random(
 
     Examples
     --------
-    >>> eventliste_tv, eventliste_test = split_events_random(eventliste, 0.3)  # doctest: +SKIP
+    >>> from masterclass import *
+    >>> events = load_events()
+    >>> events_tv, events_test = split_events_random(events, fraction_first_block=0.3)
+    >>> len(events_tv), len(events_test)
+    (187, 435)
     """
     events = check_eventlist(eventlist)
     fraction = check_fraction(fraction_first_block)
@@ -227,7 +253,10 @@ def filter_by_category(eventlist: Sequence[Event], category: str) -> list[Event]
 
     Examples
     --------
-    >>> myonen = filter_by_category(eventliste, "m")  # doctest: +SKIP
+    >>> from masterclass import *
+    >>> muons = filter_by_category(load_events(), "m")
+    >>> len(muons), muons[0].category
+    (32, 'm')
     """
     check_category(category)
     return [event for event in check_eventlist(eventlist) if event.category == category]
@@ -244,9 +273,12 @@ def show_only_one_category(eventlist: Sequence[Event], category: str, count: int
         ``"q"``, ``"e"``, ``"m"`` or ``"t"``.
     count : int
         How many displays to draw.
-    """
-    from masterclass.plots import check_count, show_events
 
+    Examples
+    --------
+    >>> from masterclass import *
+    >>> show_only_one_category(load_events(), "m", count=3)
+    """
     check_count(count)
     chosen = filter_by_category(eventlist, category)[:count]
     if not chosen:

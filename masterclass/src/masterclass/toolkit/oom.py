@@ -8,15 +8,15 @@ kernel dies, checks the container's cgroup OOM counter and, if the memory limit
 was the cause, sends an error output to the cell that was running: what happened
 and what to change. The hub enables it for every pair with
 
-    --ServerApp.kernel_websocket_connection_class=masterclass.oom.OOMAwareConnection
+    --ServerApp.kernel_websocket_connection_class=masterclass.toolkit.oom.OOMAwareConnection
 
-(``c.Spawner.args`` in hub/jupyterhub_config.py). No TensorFlow is imported here.
+(``c.Spawner.args`` in hub/jupyterhub_config.py). It runs in the pair's Jupyter server
+process, not in the kernel, and imports no TensorFlow.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -26,6 +26,8 @@ from jupyter_server.services.kernels.connection.base import (
     serialize_msg_to_ws_v1,
 )
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
+
+from masterclass.messages import LANGUAGES, get_language, text
 
 V1 = "v1.kernel.websocket.jupyter.org"
 
@@ -39,35 +41,15 @@ LIMIT_FILES = (
     Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
 )
 
-MESSAGES = {
-    "de": (
-        "Der Speicher ist voll: Der Kernel wurde beendet, weil euer Programm mehr als "
-        "{limit} Arbeitsspeicher gebraucht hat (das ist die Grenze eures Containers). "
-        "Eure Dateien sind noch da, aber alle Variablen sind weg.\n"
-        "So geht es weiter: Führt die Zellen von oben noch einmal aus und nehmt dabei "
-        "kleinere Faktoren für augment_events, zum Beispiel [2, 30, 30, 30] statt "
-        "[3, 60, 60, 60], oder weniger Ereignisse. Fragt sonst eure Betreuerin oder "
-        "euren Betreuer."
-    ),
-    "en": (
-        "Out of memory: the kernel was stopped because your program needed more than "
-        "{limit} of memory (the limit of your container). Your files are still there, "
-        "but all variables are gone.\n"
-        "What to do: run the cells from the top again with smaller factors for "
-        "augment_events, for example [2, 30, 30, 30] instead of [3, 60, 60, 60], or "
-        "with fewer events. Otherwise ask your tutor."
-    ),
-}
-
 
 def oom_kill_count(paths=OOM_COUNTERS) -> int | None:
     """How often the OOM killer struck in this container's cgroup; None if unknown."""
     for path in paths:
         try:
-            text = Path(path).read_text()
+            content = Path(path).read_text()
         except OSError:
             continue
-        match = re.search(r"^oom_kill (\d+)$", text, re.MULTILINE)
+        match = re.search(r"^oom_kill (\d+)$", content, re.MULTILINE)
         if match:
             return int(match.group(1))
     return None
@@ -77,23 +59,29 @@ def memory_limit(paths=LIMIT_FILES) -> int | None:
     """The container's memory limit in bytes; None if there is none or it is unknown."""
     for path in paths:
         try:
-            text = Path(path).read_text().strip()
+            content = Path(path).read_text().strip()
         except OSError:
             continue
         # cgroup v1 reports "no limit" as a huge number near 2**63.
-        if text.isdigit() and int(text) < 2**60:
-            return int(text)
+        if content.isdigit() and int(content) < 2**60:
+            return int(content)
     return None
 
 
 def message(limit: int | None = None, lang: str | None = None) -> str:
-    """The message for a kernel killed by the memory limit, in the class language."""
-    lang = lang or os.environ.get("MASTERCLASS_LANG", "de")
+    """The message for a kernel killed by the memory limit, in the class language.
+
+    Examples
+    --------
+    >>> print(message(2**30, lang="en"))  # doctest: +ELLIPSIS
+    Out of memory: the kernel was stopped because your program needed more than 1 GB ...
+    """
+    lang = lang if lang in LANGUAGES else get_language()
     if limit:
         size = f"{limit / 2**30:.0f} GB" if limit >= 2**30 else f"{limit / 2**20:.0f} MB"
     else:
-        size = "den erlaubten" if lang == "de" else "the allowed amount"
-    return MESSAGES.get(lang, MESSAGES["de"]).format(limit=size)
+        size = text("oom.limit_unknown", language=lang)
+    return text("oom.killed", language=lang, limit=size)
 
 
 class OOMAwareConnection(ZMQChannelsWebsocketConnection):

@@ -16,11 +16,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from masterclass.augment import IMAGE_SIZE, inverse_transforms
-from masterclass.events import CATEGORIES, Event, check_eventlist
-from masterclass.messages import StudentError, get_language
-from masterclass.results import record
-from masterclass.runtime import configure_tensorflow_threads, current_seed, rng
+from masterclass.data import CATEGORIES
+from masterclass.messages import StudentError, text
+from masterclass.toolkit.events import Event, check_eventlist
+from masterclass.toolkit.plots import plot_learning_curve
+from masterclass.toolkit.render import IMAGE_SIZE, inverse_transforms
+from masterclass.toolkit.results import record
+from masterclass.toolkit.runtime import configure_tensorflow_threads, current_seed, rng
 
 # Hide TensorFlow's start-up chatter about CPU instructions; pairs cannot act on it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -76,12 +78,20 @@ class MLModel:
 
     Examples
     --------
-    >>> modell = MLModel()  # doctest: +SKIP
-    >>> modell.load_structure_default()  # doctest: +SKIP
-    >>> modell.load_training_eventlist(eventliste_training)  # doctest: +SKIP
-    >>> modell.load_validation_eventlist(eventliste_validierung)  # doctest: +SKIP
-    >>> modell.train(count_epochs=3)  # doctest: +SKIP
-    >>> eventliste_vorhersage = modell.predict(eventliste_test)  # doctest: +SKIP
+    The worksheet's path; only the training (about a minute) is not run here.
+
+    >>> from masterclass import *
+    >>> events_tv, events_test = split_events_random(load_events(), fraction_first_block=0.3)
+    >>> events_augmented = augment_events(events_tv, [3, 60, 60, 60])
+    >>> events_training, events_validation = split_events_random(events_augmented, 0.8)
+    >>> model = MLModel()
+    >>> model.load_structure_default()
+    >>> model.count_parameters()
+    204100
+    >>> model.load_training_eventlist(events_training)
+    >>> model.load_validation_eventlist(events_validation)
+    >>> model.train(count_epochs=3)  # doctest: +SKIP
+    >>> events_predicted = model.predict(events_test)  # doctest: +SKIP
     """
 
     def __init__(self) -> None:
@@ -173,18 +183,12 @@ class MLModel:
         if kinds[-1] != "final":
             raise StudentError(
                 "structure_incomplete",
-                reason=_text(
-                    "Die letzte Schicht muss new_layer_final() sein.",
-                    "The last layer must be new_layer_final().",
-                ),
+                reason=text("model.last_layer_final"),
             )
         if "final" in kinds[:-1]:
             raise StudentError(
                 "structure_incomplete",
-                reason=_text(
-                    "new_layer_final() darf nur einmal ganz am Ende stehen.",
-                    "new_layer_final() may appear only once, at the very end.",
-                ),
+                reason=text("model.final_only_once"),
             )
         layers: list[keras.layers.Layer] = [keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE, 3))]
         flat = False
@@ -192,11 +196,7 @@ class MLModel:
             if kind in ("convolution", "pooling") and flat:
                 raise StudentError(
                     "structure_incomplete",
-                    reason=_text(
-                        "Nach new_layer_flatten() kann keine Faltung oder Zusammenfassung "
-                        "mehr kommen.",
-                        "No convolution or pooling can follow new_layer_flatten().",
-                    ),
+                    reason=text("model.no_convolution_after_flatten"),
                 )
             if kind == "convolution":
                 layers.append(
@@ -228,11 +228,7 @@ class MLModel:
         except ValueError as error:
             raise StudentError(
                 "structure_incomplete",
-                reason=_text(
-                    "Das Bild wird durch die Schichten zu klein. Nimm weniger Schichten oder "
-                    "kleinere Filter.",
-                    "The layers make the image too small. Use fewer layers or smaller filters.",
-                ),
+                reason=text("model.image_too_small"),
             ) from error
         network.compile(
             optimizer=keras.optimizers.Adam(learning_rate=LEARNING_RATE),
@@ -307,19 +303,12 @@ class MLModel:
         )
         if show_time:
             seconds = time.perf_counter() - started
-            print(
-                _text(
-                    f"Training fertig: {count_epochs} Epoche(n) in {seconds:.0f} s.",
-                    f"Training done: {count_epochs} epoch(s) in {seconds:.0f} s.",
-                )
-            )
+            print(text("model.training_done", epochs=count_epochs, seconds=seconds))
 
     def show_learning_curve(self, show_accuracy: bool = True, show_loss: bool = False) -> None:
         """Plot accuracy (and/or loss) per epoch for training and validation, all runs together."""
         if not self._runs:
             raise StudentError("no_learning_curve")
-        from masterclass.plots import plot_learning_curve
-
         plot_learning_curve(self._runs, show_accuracy=show_accuracy, show_loss=show_loss)
 
     @property
@@ -355,7 +344,7 @@ class MLModel:
         for event, row in zip(events, probabilities, strict=True):
             chances = {category: float(p) for category, p in zip(CATEGORIES, row, strict=True)}
             best = CATEGORIES[int(np.argmax(row))]
-            predicted.append(Event._derived(event, category=best, probabilities=chances))
+            predicted.append(event.with_prediction(best, chances))
         return predicted
 
     # -- checks ------------------------------------------------------------
@@ -386,10 +375,6 @@ class MLModel:
             raise StudentError("layer_value", name="activation", expected="'relu'", value=value)
 
 
-def _text(german: str, english: str) -> str:
-    return german if get_language() == "de" else english
-
-
 def _stream(events: list[Event], *, shuffle: bool) -> tf.data.Dataset:
     """Return a dataset of rendered ``float32`` batches (and labels) for *events*.
 
@@ -400,14 +385,14 @@ def _stream(events: list[Event], *, shuffle: bool) -> tf.data.Dataset:
     originals: list[np.ndarray] = []
     index = np.empty(len(events), dtype=np.int32)
     for position, event in enumerate(events):
-        origin = event._origin
+        origin = event.origin
         slot = origins.get(id(origin))
         if slot is None:
             slot = origins[id(origin)] = len(originals)
-            originals.append(origin._pixels)
+            originals.append(origin.image)
         index[position] = slot
-    angles = np.array([event._angle for event in events], dtype=np.float64)
-    mirrors = np.array([event._mirror for event in events], dtype=bool)
+    angles = np.array([event.angle for event in events], dtype=np.float64)
+    mirrors = np.array([event.mirrored for event in events], dtype=bool)
     transforms = inverse_transforms(angles, mirrors)
     labels = np.array([CATEGORIES.index(event.category) for event in events], dtype=np.int32)
     pixels = tf.constant(np.stack(originals))

@@ -11,9 +11,11 @@ import html
 import sys
 from collections.abc import Sequence
 
-from masterclass.events import CATEGORIES, Event, category_name, check_eventlist, count_by_category
-from masterclass.messages import StudentError, get_language
-from masterclass.results import record
+from masterclass.data import CATEGORIES
+from masterclass.messages import StudentError, text
+from masterclass.toolkit.display import category_name
+from masterclass.toolkit.events import Event, check_eventlist, count_by_category
+from masterclass.toolkit.results import record
 
 PARTIAL_WIDTHS_PERCENT = {
     "e": 3.3632,
@@ -26,7 +28,13 @@ PARTIAL_WIDTHS_PERCENT = {
 
 
 def visible_branching_ratios() -> dict[str, float]:
-    """Return the Standard Model's share of each visible channel (fractions that sum to 1)."""
+    """Return the Standard Model's share of each visible channel (fractions that sum to 1).
+
+    Examples
+    --------
+    >>> {category: round(100 * share, 1) for category, share in visible_branching_ratios().items()}
+    {'q': 87.4, 'e': 4.2, 'm': 4.2, 't': 4.2}
+    """
     visible = {category: PARTIAL_WIDTHS_PERCENT[category] for category in CATEGORIES}
     total = sum(visible.values())
     return {category: width / total for category, width in visible.items()}
@@ -37,9 +45,17 @@ class Overview:
 
     Examples
     --------
+    >>> from masterclass import *
     >>> overview = Overview()
-    >>> overview.add_entry("Roh", eventliste)  # doctest: +SKIP
-    >>> overview.show()  # doctest: +SKIP
+    >>> overview.add_entry("Alle Events", load_events())
+    >>> overview.show()
+    Kategorie       Alle Events   Standardmodell
+    --------------  ------------  --------------
+    q (Quarks)      539 (86.7 %)  87.4 %
+    e (Elektronen)  23 (3.7 %)    4.2 %
+    m (Myonen)      32 (5.1 %)    4.2 %
+    t (Taus)        28 (4.5 %)    4.2 %
+    Summe           622           100.0 %
     """
 
     def __init__(self) -> None:
@@ -91,8 +107,8 @@ class Overview:
 
     def table(self, show_theory: bool = True) -> tuple[list[str], list[list[str]]]:
         """Return the header and rows of the table as text cells."""
-        theory = "Standardmodell" if get_language() == "de" else "Standard Model"
-        header = [_label("Kategorie", "category")]
+        theory = text("overview.standard_model")
+        header = [text("overview.category")]
         header += [name for name, _ in self._entries]
         if show_theory:
             header.append(theory)
@@ -107,7 +123,7 @@ class Overview:
             if show_theory:
                 row.append(f"{100 * ratios[category]:.1f} %")
             rows.append(row)
-        total_row = [_label("Summe", "total")]
+        total_row = [text("overview.total")]
         total_row += [f"{sum(counts.values())}" for _, counts in self._entries]
         if show_theory:
             total_row.append("100.0 %")
@@ -119,7 +135,7 @@ class Overview:
         header, rows = self.table(show_theory)
         widths = [max(len(line[i]) for line in [header, *rows]) for i in range(len(header))]
         lines = [
-            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
             for line in [header, *rows]
         ]
         lines.insert(1, "  ".join("-" * width for width in widths))
@@ -160,10 +176,6 @@ class Overview:
             display(HTML(self.to_html(show_theory)))
         else:
             print(self.to_text(show_theory))
-
-
-def _label(german: str, english: str) -> str:
-    return german if get_language() == "de" else english
 
 
 def _in_jupyter() -> bool:
