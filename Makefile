@@ -27,6 +27,17 @@ $(VENV)/.installed: masterclass/pyproject.toml requirements-dev.txt
 
 install: $(VENV)/.installed ## Create .venv with the package and everything the tests need.
 
+# The organiser CLI alone (no TensorFlow, no test tools), pinned like the hub image.
+ORGANISER_VENV ?= $(HOME)/.local/share/masterclass/cli
+ORGANISER_BIN  ?= $(HOME)/.local/bin
+.PHONY: organiser
+organiser: ## Install the light organiser CLI (`masterclass class ...`) into ~/.local/bin.
+	$(PYTHON) -m venv $(ORGANISER_VENV)
+	$(ORGANISER_VENV)/bin/python -m pip install --quiet -c hub/requirements.txt './masterclass[organiser]'
+	mkdir -p $(ORGANISER_BIN)
+	ln -sf $(ORGANISER_VENV)/bin/masterclass $(ORGANISER_BIN)/masterclass
+	@echo "Installed: $(ORGANISER_BIN)/masterclass ($$($(ORGANISER_BIN)/masterclass --version))"
+
 test: install tools images base-image ## Run the whole suite: lint, unit tier, integration tier on real containers.
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
