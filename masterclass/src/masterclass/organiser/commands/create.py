@@ -62,6 +62,15 @@ def create_command(
     tutors: Annotated[
         int, typer.Option("--tutors", min=0, max=MAX_TUTORS, help="Number of tutor logins.")
     ] = 1,
+    organisers: Annotated[
+        int,
+        typer.Option(
+            "--organisers",
+            min=0,
+            max=MAX_TUTORS,
+            help="Number of organiser logins (hub admins; their cards are on the summary page).",
+        ),
+    ] = 0,
     lang: Annotated[
         Lang,
         typer.Option("--lang", envvar="MASTERCLASS_LANG", help="Language of the cards."),
@@ -106,10 +115,12 @@ def create_command(
     if name is None or pairs is None:
         raise typer.BadParameter("a new class needs --name and --pairs")
     with errors():
-        _create(settings, validate_name(name), pairs, tutors, lang.value, rounds)
+        _create(settings, validate_name(name), pairs, tutors, organisers, lang.value, rounds)
 
 
-def _create(settings: Settings, name: str, pairs: int, tutors: int, lang: str, rounds) -> None:
+def _create(
+    settings: Settings, name: str, pairs: int, tutors: int, organisers: int, lang: str, rounds
+) -> None:
     from masterclass.organiser import cards
     from masterclass.roster import DEFAULT_ROUNDS, create_class
 
@@ -130,7 +141,13 @@ def _create(settings: Settings, name: str, pairs: int, tutors: int, lang: str, r
         )
     with tempfile.TemporaryDirectory() as tmp:
         roster, logins = create_class(
-            Path(tmp) / ROSTER_FILE, name, pairs, tutors, lang=lang, rounds=rounds or DEFAULT_ROUNDS
+            Path(tmp) / ROSTER_FILE,
+            name,
+            pairs,
+            tutors,
+            organisers,
+            lang=lang,
+            rounds=rounds or DEFAULT_ROUNDS,
         )
         roster_text = roster.path.read_text(encoding="utf-8")
     created = json.loads(roster_text)["created"]
@@ -147,9 +164,12 @@ def _create(settings: Settings, name: str, pairs: int, tutors: int, lang: str, r
     folder = classfiles.class_dir(settings)
     write_private(folder / classfiles.LOGINS_FILE, json_dump(saved))
     out = cards.write(folder / classfiles.CARDS_FILE, pdf)
-    classfiles.audit(settings, "create", name, pairs=pairs, tutors=tutors, lang=lang)
+    classfiles.audit(
+        settings, "create", name, pairs=pairs, tutors=tutors, organisers=organisers, lang=lang
+    )
+    extra = f" and {organisers} organisers" if organisers else ""
     console.print(
-        f"Created the class [bold]{name}[/] with {pairs} pairs and {tutors} tutors "
+        f"Created the class [bold]{name}[/] with {pairs} pairs, {tutors} tutors{extra} "
         f"on {state.describe()}."
     )
     console.print(f"Login cards ({cards.page_count(pairs)} pages, A4): [bold]{out}[/]")
