@@ -127,7 +127,7 @@ def test_spawner_names_and_limits(parts):
 
 
 def test_spawner_needs_the_network(parts):
-    functions, env = parts
+    functions, _env = parts
     with pytest.raises(KeyError, match="MASTERCLASS_NETWORK"):
         apply(functions["update_spawner"], {})
 
