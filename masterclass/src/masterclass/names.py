@@ -41,6 +41,10 @@ MAX_PAIRS = 200
 #: The pairs' usernames only.
 PAIR = re.compile(r"^pair-\d{2,3}$")
 
+#: The file a pair's worksheet records its results in, next to the notebook; the grader
+#: reads it from each collected folder.
+RESULTS_FILE = "masterclass-results.json"
+
 _SAFE = frozenset(string.ascii_lowercase + string.digits)
 
 

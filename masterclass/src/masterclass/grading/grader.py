@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from masterclass.grading import layout
-from masterclass.toolkit.results import RESULTS_FILE
+from masterclass.names import RESULTS_FILE
 
 #: What collect writes per assignment; export and the CLI read it.
 REPORT = "collect.json"

@@ -16,11 +16,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
-RESULTS_FILE = "masterclass-results.json"
+from masterclass.files import write_atomic
+from masterclass.names import RESULTS_FILE
 
 
 def results_path() -> Path | None:
@@ -53,12 +53,4 @@ def record(**values: object) -> None:
         current = read_results(path)
         current.update(values)
         current["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".results-", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump(current, stream, indent=2, sort_keys=True)
-            os.replace(temporary, path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
+        write_atomic(path, json.dumps(current, indent=2, sort_keys=True), 0o600)
