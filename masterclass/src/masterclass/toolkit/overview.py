@@ -13,31 +13,10 @@ from collections.abc import Sequence
 
 from masterclass.data import CATEGORIES
 from masterclass.messages import StudentError, text
+from masterclass.standard_model import visible_branching_ratios
 from masterclass.toolkit.display import category_name
 from masterclass.toolkit.events import Event, check_eventlist, count_by_category
 from masterclass.toolkit.results import record
-
-PARTIAL_WIDTHS_PERCENT = {
-    "e": 3.3632,
-    "m": 3.3662,
-    "t": 3.3696,
-    "invisible": 20.000,
-    "q": 69.911,
-}
-"""Z branching ratios in percent (PDG): e⁺e⁻, μ⁺μ⁻, τ⁺τ⁻, neutrinos, hadrons."""
-
-
-def visible_branching_ratios() -> dict[str, float]:
-    """Return the Standard Model's share of each visible channel (fractions that sum to 1).
-
-    Examples
-    --------
-    >>> {category: round(100 * share, 1) for category, share in visible_branching_ratios().items()}
-    {'q': 87.4, 'e': 4.2, 'm': 4.2, 't': 4.2}
-    """
-    visible = {category: PARTIAL_WIDTHS_PERCENT[category] for category in CATEGORIES}
-    total = sum(visible.values())
-    return {category: width / total for category, width in visible.items()}
 
 
 class Overview:
