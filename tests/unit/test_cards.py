@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import stat
 import subprocess
 from pathlib import Path
@@ -105,3 +106,51 @@ def test_a_large_class_renders_with_the_predicted_page_count(tmp_path):
 def test_an_unknown_language_is_refused():
     with pytest.raises(ValueError, match="unknown class language"):
         cards.render("X", URL, logins(1), "fr")
+
+
+def summary_pages(path: Path, first: int) -> str:
+    """The text of the pages from *first* (1-based) on: the organiser summary."""
+    return subprocess.run(
+        ["pdftotext", "-layout", "-f", str(first), str(path), "-"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+
+
+@pytest.mark.parametrize(("lang", "heading"), [("de", "Organisation"), ("en", "Organisers")])
+def test_the_organisers_logins_are_on_the_summary_page_only(tmp_path, lang, heading):
+    made = logins(9, tutors=2)
+    made.update({"organiser-01": new_passphrase(), "organiser-02": new_passphrase()})
+    path = cards.write(tmp_path / "cards.pdf", cards.render("Gymnasium X", URL, made, lang))
+    assert len(rasterise(path, tmp_path, dpi=10)) == cards.page_count(9)
+    summary = summary_pages(path, cards.page_count(9))
+    before = subprocess.run(
+        ["pdftotext", "-layout", "-l", str(cards.page_count(9) - 1), str(path), "-"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert heading in summary and f"{URL}/hub/admin" in summary
+    assert re.search(r"Pairs: 9\s+Tutors: 2\s+Organisers: 2\n", summary)
+    for username in ("organiser-01", "organiser-02"):
+        row = next(line for line in summary.splitlines() if username in line)
+        assert row.split() == [username, made[username]]
+        # Not on the cards nor on the tutor sheet, which tutors carry around the room.
+        assert username not in before and made[username] not in before
+    # The summary's commands stay on the same page.
+    assert "masterclass class purge" in summary
+
+
+def test_a_class_without_organisers_has_no_organiser_table(nine_pairs):
+    path, _ = nine_pairs
+    summary = summary_pages(path, cards.page_count(9))
+    assert "organiser-" not in summary and "/hub/admin" not in summary
+    assert re.search(r"Pairs: 9\s+Tutors: 2\n", summary)
+
+
+def test_many_organisers_continue_on_a_further_summary_page(tmp_path):
+    made = logins(1, tutors=0)
+    made.update({f"organiser-{i:02d}": new_passphrase() for i in range(1, 51)})
+    path = cards.write(tmp_path / "cards.pdf", cards.render("Big staff", URL, made, "en"))
+    summary = summary_pages(path, cards.page_count(1))
+    for username, passphrase in made.items():
+        if username.startswith("organiser-"):
+            assert username in summary and passphrase in summary
+    assert "masterclass class purge" in summary

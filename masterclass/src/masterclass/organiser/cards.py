@@ -8,7 +8,8 @@ Page layout (A4 portrait):
   three "how to start" steps in the class language;
 - **tutor sheet**: the tutors' logins and every pair's login, for a pair that lost
   its card (:data:`TUTOR_ROWS` pairs per page);
-- **organiser summary**: class, address, numbers, and the commands of the day.
+- **organiser summary**: class, address, numbers, the organisers' logins (hub admins;
+  on no other page) and the commands of the day.
 
 The PDF holds plaintext passphrases, so it is written with mode 600. PDF: reportlab;
 QR codes: segno, drawn as vector squares so that they print sharp at any size.
@@ -42,6 +43,8 @@ CARDS_PER_PAGE = COLUMNS * ROWS
 TUTOR_ROWS = 40
 
 _GREY = Color(0.6, 0.6, 0.6)
+#: Nothing is drawn below this height of a page (the printer's margin).
+_BOTTOM = 15 * mm
 
 
 def page_count(pairs: int) -> int:
@@ -56,12 +59,13 @@ def render(
     lang: str = "de",
     created: str | None = None,
 ) -> bytes:
-    """The PDF (bytes) for ``logins`` (username → passphrase: pairs and tutors)."""
+    """The PDF (bytes) for ``logins`` (username → passphrase: pairs, tutors, organisers)."""
     if lang not in LANGUAGES:
         raise ValueError(f"unknown class language {lang!r}; use one of {', '.join(LANGUAGES)}")
     text = table("cards", lang)
     pairs = sorted(u for u in logins if is_pair(u))
     tutors = sorted(u for u in logins if (parse_username(u) or ("",))[0] == "tutor")
+    organisers = sorted(u for u in logins if (parse_username(u) or ("",))[0] == "organiser")
     buffer = io.BytesIO()
     canvas = Canvas(buffer, pagesize=A4, pageCompression=1)
     canvas.setTitle(f"{class_name}: login cards")
@@ -69,7 +73,7 @@ def render(
     for start in range(0, len(pairs), CARDS_PER_PAGE):
         _card_page(canvas, class_name, url, text, pairs[start : start + CARDS_PER_PAGE], logins)
     _tutor_sheet(canvas, class_name, url, text, tutors, pairs, logins)
-    _summary(canvas, class_name, url, text, len(pairs), len(tutors), created)
+    _summary(canvas, class_name, url, text, len(pairs), tutors, organisers, logins, created)
     canvas.save()
     return buffer.getvalue()
 
@@ -212,12 +216,38 @@ def _tutor_sheet(canvas, class_name, url, text, tutors, pairs, logins) -> None:
         canvas.showPage()
 
 
-def _summary(canvas, class_name, url, text, pairs, tutors, created) -> None:
+def _summary(canvas, class_name, url, text, pairs, tutors, organisers, logins, created) -> None:
+    """The organiser's page: numbers, the organisers' logins, the commands of the day.
+
+    The organisers' logins continue on a further page in the rare class whose
+    organisers do not fit on one.
+    """
     y = _header(canvas, text["summary"], class_name, url)
+    counts = f"Pairs: {pairs}    Tutors: {len(tutors)}"
+    if organisers:
+        counts += f"    Organisers: {len(organisers)}"
+    for line in (counts, f"Created: {created or datetime.now().isoformat(timespec='minutes')}"):
+        canvas.setFont("Helvetica", 10)
+        canvas.drawString(20 * mm, y, line)
+        y -= 6 * mm
+    y -= 6 * mm
+    if organisers:
+        canvas.setFont("Helvetica-Bold", 12)
+        canvas.drawString(20 * mm, y, text["organisers"])
+        y -= 6 * mm
+        canvas.setFont("Helvetica", 9)
+        intro = text["organiser_intro"].format(url=url.rstrip("/"))
+        for line in simpleSplit(intro, "Helvetica", 9, 170 * mm):
+            canvas.drawString(20 * mm, y, line)
+            y -= 4.5 * mm
+        y -= 3 * mm
+        for username in organisers:
+            if y < _BOTTOM:
+                canvas.showPage()
+                y = _header(canvas, text["summary"], class_name, url)
+            y = _table(canvas, y, [(username, logins[username])])
+        y -= 6 * mm
     lines = [
-        f"Pairs: {pairs}    Tutors: {tutors}",
-        f"Created: {created or datetime.now().isoformat(timespec='minutes')}",
-        "",
         "The evening before:",
         "    masterclass class check        # go / no-go for this server",
         "    print this PDF; cut the cards along the grey lines",
@@ -231,6 +261,9 @@ def _summary(canvas, class_name, url, text, pairs, tutors, created) -> None:
         "",
         "This PDF holds every passphrase: keep it safe and shred the cards after the day.",
     ]
+    if y - len(lines) * 6 * mm < _BOTTOM:
+        canvas.showPage()
+        y = _header(canvas, text["summary"], class_name, url)
     for line in lines:
         canvas.setFont("Courier" if line.startswith("    ") else "Helvetica", 10)
         canvas.drawString(20 * mm, y, line)
