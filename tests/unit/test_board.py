@@ -203,9 +203,15 @@ def test_a_row_has_shares_errors_labelled_and_corrected():
     assert row["labelled"]["q"] == pytest.approx(377 / 435, abs=1e-6)
     assert sum(row["corrected"].values()) == pytest.approx(1, abs=1e-6)
     assert row["efficiency"]["m"] == pytest.approx(196 / 200)
+    assert row["correction"] == "done"
+    # A network that never says "e" cannot be undone: no corrected shares, and why.
+    never_e = [[r[0] + r[1], 0, r[2], r[3]] for r in VALIDATION]
+    impossible = physics.derive_row(schema.check_result(result(validation_confusion=never_e)))
+    assert impossible["corrected"] is None and impossible["correction"] == "impossible"
     # Without a validation matrix the correction is left out, never guessed.
     bare = physics.derive_row({"test_accuracy": 0.9})
     assert bare["corrected"] is None and bare["fractions"] is None
+    assert bare["correction"] == "no_validation"
 
 
 def test_the_game_tally_adds_up_rounds():

@@ -152,8 +152,11 @@ def derive_row(result: dict) -> dict:
     row["labelled"] = _shares([sum(r) for r in test]) if test else None
     row["efficiency"] = None
     row["corrected"] = row["corrected_errors"] = None
+    # Why a row has no corrected shares: no validation matrix, or one that cannot be undone.
+    row["correction"] = "no_validation"
     validation = result.get("validation_confusion")
     if validation:
+        row["correction"] = "impossible"
         totals = [sum(r) for r in validation]
         row["efficiency"] = {
             c: (validation[i][i] / totals[i] if totals[i] else None) for i, c in enumerate(CHANNELS)
@@ -162,6 +165,7 @@ def derive_row(result: dict) -> dict:
             solved = corrected_counts(validation, [shares[c] * events for c in CHANNELS])
             if solved is not None:
                 counts, errors = solved
+                row["correction"] = "done"
                 row["corrected"] = {c: n / events for c, n in zip(CHANNELS, counts, strict=True)}
                 row["corrected_errors"] = {
                     c: e / events for c, e in zip(CHANNELS, errors, strict=True)

@@ -60,7 +60,7 @@ def calculate_prediction_accuracy(
     """
     matrix = confusion_matrix(true_list, predicted_list)
     accuracy = float(np.trace(matrix) / matrix.sum())
-    record(test_accuracy=accuracy, test_events=int(matrix.sum()))
+    record(test_accuracy=accuracy, test_events=int(matrix.sum()), test_confusion=matrix.tolist())
     return accuracy
 
 
@@ -115,7 +115,7 @@ def show_confusion_matrix(true_list: Sequence[Event], predicted_list: Sequence[E
     figure.tight_layout()
     plt.show()
     accuracy = float(np.trace(matrix) / matrix.sum())
-    record(test_accuracy=accuracy, test_events=int(matrix.sum()))
+    record(test_accuracy=accuracy, test_events=int(matrix.sum()), test_confusion=matrix.tolist())
     print(text("plots.total_accuracy", accuracy=accuracy))
 
 

@@ -212,7 +212,8 @@
         ...CH.map((c, i) => shareCell(row.fractions, row.errors, c, i === 0, "raw")),
         ...CH.map((c, i) => {
           if (!row.corrected && i === 0) {
-            return el("td", { colspan: 4, class: "corrected-first na" }, T.no_correction);
+            const why = row.correction === "impossible" ? T.no_correction_impossible : T.no_correction;
+            return el("td", { colspan: 4, class: "corrected-first na" }, why);
           }
           return row.corrected ? shareCell(row.corrected, row.corrected_errors, c, i === 0, "corrected") : null;
         }),
