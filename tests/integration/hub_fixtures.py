@@ -253,10 +253,6 @@ class Kernel:
         """Send ``code`` without waiting (a long training); returns the request's msg_id."""
         return kernel_client.submit(self.ws, code, self.user)
 
-    def collect(self, msg_id: str, timeout: float = 120) -> dict:
-        """Wait until request ``msg_id`` is done; what it said (see kernel_client.collect)."""
-        return kernel_client.collect(self.ws, msg_id, timeout, self.stack.explain)
-
     def execute(self, code: str, timeout: float = 120) -> dict:
         """Run ``code``; return {"stdout", "stderr", "result", "errors", "status", ...}.
 
