@@ -25,7 +25,9 @@ Routes (below the service prefix)::
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime
+import gzip
 import io
 import json
 import logging
@@ -33,6 +35,7 @@ import os
 import secrets
 import shutil
 import tarfile
+import zlib
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
@@ -43,8 +46,18 @@ log = logging.getLogger("masterclass.exchange")
 
 #: Largest submission (compressed body and unpacked sum): a worksheet with plots is ~2 MB.
 MAX_BYTES = 50 * 1024 * 1024
+#: The reply to a body over MAX_BYTES.
+TOO_LARGE = f"it is larger than {MAX_BYTES // 2**20} MB"
 #: Most files in one submission.
 MAX_FILES = 200
+#: Most entries (files and folders) in one archive.
+MAX_MEMBERS = 2 * MAX_FILES
+#: Most bytes one compressed byte may unpack to (a notebook compresses 2-10 times)...
+MAX_RATIO = 100
+#: ...beyond the first MiB (a tiny archive is mostly tar's own padding).
+RATIO_FLOOR = 2**20
+#: Tar's own headers and padding on top of the files' bytes.
+TAR_OVERHEAD = 2 * 512 * (MAX_MEMBERS + 2) + 20 * 1024
 #: nbgrader's default timestamp format (ExchangeSubmit writes the same).
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"
 
@@ -70,18 +83,67 @@ def pack(directory: Path, skip_hidden: bool = True) -> bytes:
     return buffer.getvalue()
 
 
+class _Inflated(io.RawIOBase):
+    """The gunzipped bytes of *data*, read as a stream that refuses to grow past *limit*.
+
+    The limit is checked while decompressing, so a gzip bomb costs at most *limit* bytes
+    of work, never the size it claims (nor a tar header that claims gigabytes).
+    """
+
+    def __init__(self, data: bytes, limit: int, why: str) -> None:
+        self._gzip = gzip.GzipFile(fileobj=io.BytesIO(data))
+        self._limit, self._why = limit, why
+        self.total = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        try:
+            count = self._gzip.readinto(buffer)
+        except (OSError, EOFError, zlib.error) as e:
+            raise BadArchive(f"not a tar.gz archive ({e})") from e
+        self.total += count
+        if self.total > self._limit:
+            raise BadArchive(self._why)
+        return count
+
+
+def _inflation_limit(compressed: int) -> tuple[int, str]:
+    """How many bytes a body of *compressed* bytes may unpack to, and the reason if not."""
+    by_ratio = max(RATIO_FLOOR, MAX_RATIO * compressed)
+    if by_ratio < MAX_BYTES + TAR_OVERHEAD:
+        return by_ratio, f"it unpacks to more than {MAX_RATIO} times its own size"
+    return MAX_BYTES + TAR_OVERHEAD, f"it unpacks to more than {MAX_BYTES // 2**20} MB"
+
+
 def unpack(data: bytes, target: Path) -> list[str]:
-    """Unpack a tar.gz of plain files into *target*; refuse links, absolute paths, '..', bulk."""
+    """Unpack a tar.gz of plain files into *target*; refuse links, absolute paths, '..', bulk.
+
+    The archive is read as a stream, member by member: sizes, counts and the expansion
+    are checked before anything is written and while decompressing, so a refused
+    archive costs a bounded amount of work. Every refusal says why (BadArchive).
+    """
     if len(data) > MAX_BYTES:
-        raise BadArchive(f"larger than {MAX_BYTES // 2**20} MB")
+        raise BadArchive(TOO_LARGE)
+    limit, why = _inflation_limit(len(data))
+    stream = io.BufferedReader(_Inflated(data, limit, why), buffer_size=64 * 1024)
     try:
-        tar = tarfile.open(fileobj=io.BytesIO(data), mode="r:gz")  # noqa: SIM115 (closed below)
-        members = tar.getmembers()
-    except (tarfile.TarError, EOFError, OSError) as e:
+        tar = tarfile.open(fileobj=stream, mode="r|")  # noqa: SIM115 (closed below)
+    except tarfile.TarError as e:
         raise BadArchive(f"not a tar.gz archive ({e})") from e
-    names, total = [], 0
+    names, members, total = [], 0, 0
     with tar:
-        for member in members:
+        while True:
+            try:
+                member = tar.next()
+            except tarfile.TarError as e:
+                raise BadArchive(f"not a tar.gz archive ({e})") from e
+            if member is None:
+                break
+            members += 1
+            if members > MAX_MEMBERS:
+                raise BadArchive(f"it has more than {MAX_MEMBERS} entries")
             name = PurePosixPath(member.name)
             if member.isdir():
                 continue
@@ -89,14 +151,19 @@ def unpack(data: bytes, target: Path) -> list[str]:
                 raise BadArchive(f"{member.name}: only plain files are accepted")
             if name.is_absolute() or ".." in name.parts or not name.parts:
                 raise BadArchive(f"{member.name}: not a relative path inside the folder")
+            if len(names) >= MAX_FILES:
+                raise BadArchive(f"it has more than {MAX_FILES} files")
             total += member.size
-            if total > MAX_BYTES or len(names) >= MAX_FILES:
-                raise BadArchive(f"more than {MAX_BYTES // 2**20} MB or {MAX_FILES} files")
+            if total > MAX_BYTES:
+                raise BadArchive(f"it unpacks to more than {MAX_BYTES // 2**20} MB")
             destination = target.joinpath(*name.parts)
             destination.parent.mkdir(parents=True, exist_ok=True)
             source = tar.extractfile(member)
-            with open(destination, "wb") as out:
-                shutil.copyfileobj(source, out)
+            try:
+                with open(destination, "wb") as out:
+                    shutil.copyfileobj(source, out)
+            except tarfile.TarError as e:
+                raise BadArchive(f"not a tar.gz archive ({e})") from e
             names.append(str(name))
     return names
 
@@ -154,12 +221,28 @@ class Store:
         return folder if folder.is_dir() else None
 
 
-def make_app(store: Store, prefix: str):
-    """The tornado application (imports jupyterhub only here: the client side has no need)."""
+def make_app(store: Store, prefix: str, workers: int = 2):
+    """The tornado application (imports jupyterhub only here: the client side has no need).
+
+    Everything that touches more than a folder listing (unpacking a submission, packing
+    a release or feedback, the hub's token check) runs in a small thread pool, so the
+    event loop keeps answering the other pairs while one upload is unpacked or refused.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     from jupyterhub.services.auth import HubAuthenticated
     from tornado import web
 
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="exchange")
+
+    def in_pool(function, *args):
+        return asyncio.get_running_loop().run_in_executor(pool, function, *args)
+
     class Handler(HubAuthenticated, web.RequestHandler):
+        async def prepare(self) -> None:
+            # The hub's token check may call the hub (cached for minutes): not on the loop.
+            await in_pool(self.get_current_user)
+
         def check_xsrf_cookie(self) -> None:
             # API clients authenticate with a token header, never with a cookie.
             return
@@ -178,13 +261,18 @@ def make_app(store: Store, prefix: str):
             self.set_header("Content-Type", "application/json")
             self.finish(json.dumps(data))
 
-        def send_tar(self, directory: Path) -> None:
+        async def send_tar(self, directory: Path) -> None:
             self.set_header("Content-Type", "application/gzip")
-            self.finish(pack(directory))
+            self.finish(await in_pool(pack, directory))
 
         def write_error(self, status_code: int, **kwargs) -> None:
+            # The reply says why (the HTTPError's message), not only "Bad Request".
+            error = kwargs.get("exc_info", (None, None, None))[1]
+            message = self._reason
+            if isinstance(error, web.HTTPError) and error.log_message:
+                message = error.log_message % error.args if error.args else error.log_message
             self.set_header("Content-Type", "application/json")
-            self.finish(json.dumps({"status": status_code, "message": self._reason}))
+            self.finish(json.dumps({"status": status_code, "message": message}))
 
         def get_login_url(self) -> str:
             raise web.HTTPError(403, "no valid token")
@@ -202,31 +290,49 @@ def make_app(store: Store, prefix: str):
             )
 
     class FilesHandler(Handler):
-        def get(self, assignment: str) -> None:
+        async def get(self, assignment: str) -> None:
             self.user()
             folder = store.release_dir(assignment)
             if folder is None:
                 raise web.HTTPError(404, f"{assignment} has not been released")
-            self.send_tar(folder)
+            await self.send_tar(folder)
 
+    @web.stream_request_body
     class SubmitHandler(Handler):
-        def post(self, assignment: str) -> None:
+        async def prepare(self) -> None:
+            await super().prepare()
+            self.chunks, self.size = [], 0
+            # A body over the limit is refused before it is read, with the reason.
+            length = self.request.headers.get("Content-Length", "0")
+            if not length.isdigit() or int(length) > MAX_BYTES:
+                raise web.HTTPError(413, f"submission refused: {TOO_LARGE}")
+
+        def data_received(self, chunk: bytes) -> None:
+            self.size += len(chunk)
+            if self.size <= MAX_BYTES:
+                self.chunks.append(chunk)
+
+        async def post(self, assignment: str) -> None:
             user = self.user()
+            if self.size > MAX_BYTES:
+                raise web.HTTPError(413, f"submission refused: {TOO_LARGE}")
             if store.release_dir(assignment) is None:
                 raise web.HTTPError(404, f"{assignment} has not been released")
+            body, self.chunks = b"".join(self.chunks), []
             try:
-                timestamp = store.submit(user, assignment, self.request.body)
+                timestamp = await in_pool(store.submit, user, assignment, body)
             except BadArchive as e:
+                log.warning("submission of %s by %s refused: %s", assignment, user, e)
                 raise web.HTTPError(400, f"submission refused: {e}") from e
             self.send_json({"assignment_id": assignment, "timestamp": timestamp}, 201)
 
     class FeedbackHandler(Handler):
-        def get(self, assignment: str) -> None:
+        async def get(self, assignment: str) -> None:
             user = self.user()
             folder = store.feedback_dir(user, assignment) if SAFE_NAME.match(assignment) else None
             if folder is None:
                 raise web.HTTPError(404, "no feedback yet")
-            self.send_tar(folder)
+            await self.send_tar(folder)
 
     name = r"([A-Za-z0-9_][A-Za-z0-9_.-]{0,63})"
     base = prefix.rstrip("/")
