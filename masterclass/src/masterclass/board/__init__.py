@@ -10,3 +10,23 @@
 
 Nothing here imports NumPy or TensorFlow: the service runs in the hub image.
 """
+
+from __future__ import annotations
+
+#: The service's name: the hub's proxy serves it at ``/services/results/``.
+SERVICE = "results"
+#: Its two views below that prefix.
+VIEWS = ("projector", "pair")
+
+
+def board_url(public_url: str, view: str = "projector") -> str:
+    """The URL of one of the board's views (what ``masterclass class board`` prints).
+
+    >>> board_url("https://hub.example.org/")
+    'https://hub.example.org/services/results/projector'
+    >>> board_url("http://localhost:8000", "pair")
+    'http://localhost:8000/services/results/pair'
+    """
+    if view not in VIEWS:
+        raise ValueError(f"no board view {view!r}; one of {', '.join(VIEWS)}")
+    return f"{public_url.rstrip('/')}/services/{SERVICE}/{view}"

@@ -1,6 +1,6 @@
 """The ``class`` commands, one module each; importing this package registers them all."""
 
 from masterclass.organiser.app import class_app
-from masterclass.organiser.commands import cards, check, create, grading, purge, status, warm
+from masterclass.organiser.commands import board, cards, check, create, grading, purge, status, warm
 
-__all__ = ["cards", "check", "class_app", "create", "grading", "purge", "status", "warm"]
+__all__ = ["board", "cards", "check", "class_app", "create", "grading", "purge", "status", "warm"]
