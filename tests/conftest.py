@@ -106,7 +106,7 @@ class TierClock:
         out.section("time per tier")
         for name, label in TIERS.items():
             n = len(self.tests[name])
-            count = f"{n} test{'s' * (n != 1)}"
+            count = f"{n:>4} test" + ("s" if n != 1 else " ")
             out.line(f"{label:<32}{count:>10}  {minutes(self.seconds[name])}")
         rest = total - sum(self.seconds.values())
         out.line(f"{'collection and reporting':<32}{'':>10}  {minutes(rest)}")
