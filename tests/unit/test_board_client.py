@@ -122,3 +122,25 @@ def test_a_game_round_is_posted_once_per_round(running, pair_server, monkeypatch
     game = dump(running.root)["game"]
     assert game["rounds"] == 1 and game["human_right"] in (10, 12)
     assert json.loads(json.dumps(game))["pairs"] == 1
+
+
+def test_the_sorting_game_reports_a_finished_round(running, pair_server, monkeypatch):
+    """worksheets' sortgame.report_round, as the game notebook's compare cell calls it."""
+    import importlib.util
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    source = Path(__file__).parents[2] / "worksheets" / "src" / "notebooks" / "sortgame.py"
+    spec = importlib.util.spec_from_file_location("sortgame_for_board", source)
+    sortgame = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sortgame)
+    monkeypatch.setenv("MASTERCLASS_RESULTS_URL", running.url)
+    game = SimpleNamespace(
+        finished=True, events=[0] * 20, correct=14, seconds=55.5, started_at=7.25
+    )
+    sortgame.report_round(game, machine_right=19, machine_seconds=0.3)
+    sortgame.report_round(game, machine_right=19, machine_seconds=0.3)  # the cell re-run
+    sortgame.report_round(SimpleNamespace(finished=False), machine_right=0, machine_seconds=0)
+    assert client.flush(5)
+    game = dump(running.root)["game"]
+    assert (game["rounds"], game["human_right"], game["machine_right"]) == (1, 14, 19)

@@ -146,6 +146,22 @@ class SortGame:
         return sum(g == e.category for g, e in zip(self.guesses, self.events, strict=False))
 
 
+def report_round(game: SortGame, machine_right: int, machine_seconds: float) -> None:
+    """Send a finished round to the class results board (in the background, silently).
+
+    The board tallies the class's rounds (docs/board.md); outside the hub nothing is sent.
+    The same round sent again (the cell re-run) replaces itself on the board.
+    """
+    if not game.finished:
+        return
+    from masterclass.board.client import post_round
+
+    round_id = f"{id(game):x}-{game.started_at:.3f}"
+    post_round(
+        round_id, len(game.events), game.correct, game.seconds, machine_right, machine_seconds
+    )
+
+
 def count_correct(events: Sequence, predicted: Sequence) -> int:
     """How many predicted categories match the true ones, position by position."""
     return sum(p.category == e.category for e, p in zip(events, predicted, strict=True))
