@@ -7,8 +7,9 @@
 # The bundle is a tar of masterclass-bundle/ holding
 #   MANIFEST.json  format, creation time, the image tags with their ids, sha256 of the files
 #   images.tar     `docker save` of the hub, student and Caddy images
-#   project.tar    compose files, hub/ (jupyterhub_config.py, Caddyfile, up/down scripts),
-#                  .env.example and the sources the images are built from
+#   project.tar    compose files, hub/ (jupyterhub_config.py, Caddyfile, up/down scripts,
+#                  the course file), .env.example, the sources the images are built from
+#                  and worksheets/ (what `masterclass class release` hands out)
 #   events.tar     the prepared OPAL event store (events.npy, events.json), as baked
 #                  into the student image
 # Use it with the playbook: masterclass_offline_bundle: /path/to/masterclass-bundle.tar
@@ -30,7 +31,7 @@ die() { printf 'bundle: %s\n' "$*" >&2; exit 1; }
 project_tar() {  # project_tar OUT
     local paths=(docker-compose.yml docker-compose.https.yml .env.example .dockerignore
         hub images/student images/slim-venv.sh images/build.sh images/base
-        masterclass/pyproject.toml masterclass/README.md masterclass/src)
+        masterclass/pyproject.toml masterclass/README.md masterclass/src worksheets)
     tar --create --file "$1" --sort=name --mtime='2000-01-01 00:00Z' \
         --owner=0 --group=0 --numeric-owner --mode='u+rwX,go+rX,go-w' \
         --exclude=__pycache__ --exclude='*.pyc' --exclude='*.egg-info' "${paths[@]}"

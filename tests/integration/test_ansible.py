@@ -8,12 +8,15 @@ prove the bare-server bootstrap (Python, apt packages), the project files, ``.en
 compose project (resolved with ``docker-compose config`` on the host), the units, the
 secrets generated on the target with mode 600, the firewall rules (in the container's own
 network namespace, with ``NET_ADMIN``), the backup script, the offline bundle without any
-network, and a second run with ``changed=0``. NOT covered here: installing and starting
-Docker Engine, loading or building images, starting the stack, creating the first class's
-roster, Caddy's certificates and systemd itself (see ansible/README.md).
+network, the organiser CLI's wrapper (installed, but with no engine it cannot run), and a
+second run with ``changed=0``. NOT covered here: installing and starting Docker Engine,
+loading or building images, starting the stack, creating the first class, Caddy's
+certificates and systemd itself (see ansible/README.md).
 
-The stack part (first class, compose up, a pair's login) runs with connection local
-against this machine's own engine and the built hub image, all paths in a temporary folder.
+The stack part (the first class made by the organiser CLI from the hub image, its cards
+with QR codes, compose up, a pair's login, the installed wrapper running ``class cards``)
+runs with connection local against this machine's own engine and the built hub image, all
+paths in a temporary folder.
 The TLS decision (ACME or Caddy's own CA) runs without Docker, on localhost.
 """
 
@@ -166,12 +169,14 @@ def check_secrets(target: str) -> str:
     """The secrets are mode 600, root's, 32 random bytes in hex; returns the cookie secret."""
     state = "/srv/masterclass/hub-state"
     modes = stat(target, state, f"{state}/jupyterhub_cookie_secret", f"{state}/proxy_token",
-                 "/etc/masterclass", "/opt/masterclass-hub/.env")  # fmt: skip
+                 "/etc/masterclass", "/etc/masterclass/class",
+                 "/opt/masterclass-hub/.env")  # fmt: skip
     assert modes == {
         state: "700 root:root",
         f"{state}/jupyterhub_cookie_secret": "600 root:root",
         f"{state}/proxy_token": "600 root:root",
         "/etc/masterclass": "700 root:root",
+        "/etc/masterclass/class": "700 root:root",
         "/opt/masterclass-hub/.env": "600 root:root",
     }
     cookie = in_target(target, f"cat {state}/jupyterhub_cookie_secret").stdout.strip()
@@ -181,6 +186,24 @@ def check_secrets(target: str) -> str:
     return cookie
 
 
+def check_cli_wrapper(target: str) -> None:
+    """The organiser CLI's wrapper is installed; without an engine it says so and fails."""
+    path = "/usr/local/bin/masterclass"
+    assert stat(target, path) == {path: "755 root:root"}
+    in_target(target, f"sh -n {path}")
+    wrapper = in_target(target, f"cat {path}").stdout
+    for part in ("image=masterclass/hub:latest", '"$image" masterclass "$@"',
+                 "/var/run/docker.sock",
+                 '--workdir "$install_dir"', "install_dir=/opt/masterclass-hub",
+                 "class_dir=/etc/masterclass/class"):  # fmt: skip
+        assert part in wrapper, part
+    ran = in_target(
+        target, f"mkdir -p /tmp/cli && TMPDIR=/tmp/cli {path} class --help", check=False
+    )
+    assert ran.returncode != 0 and "docker" in ran.stderr, ran
+    assert not in_target(target, "ls -A /tmp/cli").stdout.strip(), "scratch folder left behind"
+
+
 @pytest.mark.docker
 def test_bare_debian_server_online(snapshot, targets, base_image, tmp_path, docker_cli):
     target = targets("online", base_image)
@@ -188,6 +211,7 @@ def test_bare_debian_server_online(snapshot, targets, base_image, tmp_path, dock
 
     apply_twice(snapshot, target, tmp_path)
     check_secrets(target)
+    check_cli_wrapper(target)
 
     # The settings reached .env; HTTPS with an ACME certificate for a public name + e-mail.
     env = dict(
@@ -297,6 +321,10 @@ def test_bundle_contents(test_bundle, base_image, docker_cli):
     assert base_image.split(":")[0] in repositories
     assert "events/events.npy" in events and "events/events.json" in events
     assert {"docker-compose.yml", "hub/Caddyfile", "hub/jupyterhub_config.py"} <= set(project)
+    # What `masterclass class release` hands out, from the course file's sources.
+    assert {"hub/course/course.toml", "worksheets/de/nbgrader_config.py",
+            "worksheets/en/nbgrader_config.py"} <= set(project)  # fmt: skip
+    assert any(n.startswith("worksheets/de/source/") for n in project)
 
 
 @pytest.mark.docker
@@ -306,6 +334,7 @@ def test_offline_bundle_without_network(snapshot, targets, offline_image, test_b
 
     apply_twice(snapshot, target, tmp_path, masterclass_offline_bundle=str(test_bundle))
     cookie = check_secrets(target)
+    check_cli_wrapper(target)
 
     files = in_target(target, "ls /srv/masterclass/events /opt/masterclass-hub/hub").stdout
     assert "events.npy" in files and "jupyterhub_config.py" in files
@@ -379,15 +408,17 @@ def host_stack(tmp_path, hub_image):
         "masterclass_config_dir": str(root / "etc"),
         "masterclass_data_dir": str(root / "srv"),
         "masterclass_systemd_dir": str(root / "units"),
+        "masterclass_cli_path": str(root / "bin" / "masterclass"),
         "masterclass_first_class_pairs": 3,
         "masterclass_first_class_tutors": 1,
-        "masterclass_first_class_organisers": 0,
+        "masterclass_first_class_organisers": 1,
         "tls_mode": "off",
         "firewall_enabled": False,
         "unattended_upgrades_enabled": False,
         "masterclass_manage_docker_engine": False,
     }
     (root / "units").mkdir(parents=True)
+    (root / "bin").mkdir()
     yield settings
     if (root / "opt" / "docker-compose.yml").exists():
         run("docker-compose", "down", "--volumes", cwd=root / "opt", check=False)
@@ -396,15 +427,41 @@ def host_stack(tmp_path, hub_image):
         run("docker", "rm", "--force", "--volumes", *left, check=False)
 
 
+def qr_links(pdf: Path, pages: int, folder: Path) -> list[str]:
+    """The links of every QR code on the first *pages* pages, as a phone reads them."""
+    import zxingcpp
+    from PIL import Image
+
+    folder.mkdir()
+    run("pdftoppm", "-r", "150", "-l", str(pages), "-png", str(pdf), str(folder / "p"))
+    found = [r.text for png in sorted(folder.glob("p-*.png"))
+             for r in zxingcpp.read_barcodes(Image.open(png))]  # fmt: skip
+    return sorted(found)
+
+
+def log_in(base: str, username: str, passphrase: str):
+    """POST the hub's login form; returns the response (302 on success)."""
+    import httpx
+
+    with httpx.Client(base_url=base, timeout=30) as client:
+        client.get("/hub/login")
+        return client.post(
+            "/hub/login",
+            data={
+                "username": username,
+                "password": passphrase,
+                "_xsrf": client.cookies.get("_xsrf", ""),
+            },
+        )
+
+
 @pytest.mark.docker
 def test_stack_on_this_machines_engine(snapshot, host_stack, tmp_path):
-    """The part a container target cannot run: first class, compose up, hub answering.
+    """The part a container target cannot run: first class, compose up, hub answering, CLI.
 
     Connection local on this machine (its engine, the built hub image), with every path
     in a temporary folder, a test prefix and port, and no firewall, apt or HTTPS front.
     """
-    import httpx
-
     inventory = tmp_path / "inventory"
     inventory.write_text(
         "[masterclass]\nlocalhost ansible_connection=local ansible_become=false "
@@ -423,24 +480,53 @@ def test_stack_on_this_machines_engine(snapshot, host_stack, tmp_path):
     srv, etc = Path(host_stack["masterclass_data_dir"]), Path(host_stack["masterclass_config_dir"])
     for secret in ("roster.json", "jupyterhub_cookie_secret", "proxy_token"):
         assert (srv / "hub-state" / secret).stat().st_mode & 0o777 == 0o600, secret
-    logins = (etc / "first-class-logins.txt").read_text().splitlines()
-    assert (etc / "first-class-logins.txt").stat().st_mode & 0o777 == 0o600
-    accounts = [line.split() for line in logins if line.startswith("  ")]
-    assert [a[0] for a in accounts] == ["tutor-01", "pair-01", "pair-02", "pair-03"]
     assert (Path(host_stack["masterclass_systemd_dir"]) / "masterclass-hub.service").exists()
 
-    # A pair logs in with the passphrase from the logins file: roster and secrets are in use.
+    # The first class came from the organiser CLI: its files in the class directory.
+    class_dir = etc / "class"
+    assert class_dir.stat().st_mode & 0o777 == 0o700
+    assert sorted(p.name for p in class_dir.iterdir()) == ["audit.log", "cards.pdf", "logins.json"]
+    for name in ("audit.log", "cards.pdf", "logins.json"):
+        assert (class_dir / name).stat().st_mode & 0o777 == 0o600, name
+    saved = json.loads((class_dir / "logins.json").read_text())
     base = f"http://127.0.0.1:{host_stack['masterclass_port']}"
-    with httpx.Client(base_url=base, timeout=30) as client:
-        client.get("/hub/login")
-        username, passphrase = accounts[1][:2]
-        login = client.post(
-            "/hub/login",
-            data={
-                "username": username,
-                "password": passphrase,
-                "_xsrf": client.cookies.get("_xsrf", ""),
-            },
-        )
-        assert login.status_code == 302, login.text[:500]
-        assert "/hub/login" not in login.headers["location"]
+    url = f"http://localhost:{host_stack['masterclass_port']}"
+    assert saved["class"] == "First class" and saved["url"] == url
+    assert sorted(saved["logins"]) == ["organiser-01", "pair-01", "pair-02", "pair-03", "tutor-01"]
+    audit = json.loads((class_dir / "audit.log").read_text().splitlines()[0])
+    assert audit["action"] == "create" and audit["prefix"] == host_stack["masterclass_prefix"]
+
+    # A real PDF: the pairs' cards with QR codes, the organiser's login on the summary.
+    cards = class_dir / "cards.pdf"
+    assert cards.read_bytes().startswith(b"%PDF-")
+    links = [f"{url}/hub/login?username=pair-0{i}" for i in (1, 2, 3)]
+    assert qr_links(cards, 1, tmp_path / "qr") == links
+    summary = run("pdftotext", "-layout", "-f", "3", str(cards), "-").stdout
+    assert f"organiser-01 {saved['logins']['organiser-01']}" in " ".join(summary.split())
+
+    # A pair logs in with the passphrase from the logins file: roster and secrets are in use.
+    login = log_in(base, "pair-02", saved["logins"]["pair-02"])
+    assert login.status_code == 302, login.text[:500]
+    assert "/hub/login" not in login.headers["location"]
+
+    # The installed wrapper runs the CLI from the hub image against this stack.
+    cli = host_stack["masterclass_cli_path"]
+    assert Path(cli).stat().st_mode & 0o777 == 0o755
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    cli_env = {**os.environ, "TMPDIR": str(scratch)}
+    helped = run(cli, "class", "--help", env=cli_env, cwd=tmp_path)
+    assert "create" in helped.stdout and "purge" in helped.stdout
+    cards.unlink()
+    printed = run(cli, "class", "cards", env=cli_env, cwd=tmp_path)
+    # Rich wraps the path at 80 columns in a pipe.
+    assert str(cards) in "".join(printed.stdout.split()), printed.stdout
+    assert cards.stat().st_mode & 0o777 == 0o600
+    assert qr_links(cards, 1, tmp_path / "qr-again") == links
+    only = run(cli, "class", "cards", "--only", "pair-03", "--out", str(class_dir / "p3.pdf"),
+               env=cli_env, cwd=tmp_path)  # fmt: skip
+    assert qr_links(class_dir / "p3.pdf", 1, tmp_path / "qr-only") == links[2:], only.stdout
+    # The CLI's exit codes come through the wrapper (2: bad input, nothing changed).
+    wrong = run(cli, "class", "cards", "--only", "pair-99", env=cli_env, check=False)
+    assert wrong.returncode == 2, wrong.stdout + wrong.stderr
+    assert not list(scratch.iterdir()), "the wrapper left its scratch folders behind"
