@@ -103,6 +103,13 @@ down: ## Stop the class hub; keeps all data (homes, roster, hub state).
 worksheets: install ## Build the worksheets: notebooks (de/en, nbgrader layout) and sheets as HTML + PDF.
 	$(BIN)/python worksheets/build.py
 
+.PHONY: swarm-lab swarm-lab-down
+swarm-lab: install ## A Docker Swarm (manager + 2 workers in containers) with the class; prints URL and logins.
+	ANSIBLE_PLAYBOOK=$(BIN)/ansible-playbook $(BIN)/python hub/swarm_lab.py up
+
+swarm-lab-down: ## Remove the swarm lab: every node container, network and volume.
+	$(PYTHON) hub/swarm_lab.py down
+
 .PHONY: bundle
 bundle: docker ## One tarball for offline servers (images, compose, config, events): build/masterclass-bundle.tar.
 	ansible/bundle.sh build/masterclass-bundle.tar
