@@ -86,6 +86,7 @@ def test_no_import_circles():
         ("masterclass.hub", ("masterclass.toolkit", "masterclass.organiser", "masterclass.data")),
         ("masterclass.names", ("masterclass.",)),
         ("masterclass.files", ("masterclass.",)),
+        ("masterclass.sizing", ("masterclass.",)),
     ],
 )
 def test_layers(package, forbidden):

@@ -24,10 +24,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-#: Peak resident memory of one pair running the worksheet's training (GB), from the
-#: student toolkit benchmark: docs/toolkit.md ("Batch size and memory", `make bench`).
-#: The lead keeps the final figure there; change it here when that figure changes.
-PAIR_PEAK_GB = 1.3
+# Peak resident memory of one training pair (GB), measured; defined once in sizing.
+from masterclass.sizing import PAIR_PEAK_GB
+
 #: Memory kept free for the system, Docker, the hub and the page cache of the image (GB).
 RESERVED_GB = 2.0
 #: Pairs per CPU core. Worst case all pairs train at once: 3 epochs take about 107 s of
