@@ -17,7 +17,7 @@ from pathlib import Path
 from masterclass.hub.landing import landing_url
 from masterclass.hub.names import docker_safe_name
 from masterclass.hub.state import read_or_create_secret
-from masterclass.messages import login_page_texts
+from masterclass.messages import hub_page_texts, login_page_texts
 
 # Home of a pair inside its container (the student image's user jovyan, uid 1000).
 HOME = "/home/jovyan"
@@ -137,6 +137,8 @@ def update_landing(c, env):
         "MASTERCLASS_LANG": env.get("MASTERCLASS_LANG", "de"),
         # nbgrader's exchange service, reached through the proxy on the spawn network.
         "MASTERCLASS_EXCHANGE_URL": f"http://{hub_host}:8000/services/exchange/",
+        # Where the pair's server keeps the worksheet (or, until it is released, a notice).
+        "MASTERCLASS_WORKSHEET": worksheet,
     }
     # The pair's Jupyter server explains a kernel killed by the memory limit.
     c.Spawner.args = (
@@ -277,12 +279,13 @@ def update_roles(c, env):
 
 
 def update_pages(c, env):
-    """The hub's own pages: the login page in the class language (hub/templates/)."""
+    """The hub's own pages in the class language (hub/templates/): login, spawn, errors."""
     # Our templates first; they extend JupyterHub's ("templates/login.html").
     c.JupyterHub.template_paths = [env.get("MASTERCLASS_TEMPLATES", str(HERE / "templates"))]
-    # The login page's texts (German by default), from the toolkit's message catalogue.
+    # The pages' texts (German by default), from the one message catalogue.
     c.JupyterHub.template_vars = {
         "masterclass": login_page_texts(env.get("MASTERCLASS_LANG", "de")),
+        "masterclass_pages": hub_page_texts(env.get("MASTERCLASS_LANG", "de")),
     }
 
 

@@ -66,6 +66,7 @@ def test_defaults_for_a_class(env):
     assert c.Spawner.environment == {
         "MASTERCLASS_LANG": "de",
         "MASTERCLASS_EXCHANGE_URL": "http://hub:8000/services/exchange/",
+        "MASTERCLASS_WORKSHEET": "",
     }
     assert c.Spawner.args == [
         "--ServerApp.kernel_websocket_connection_class=masterclass.toolkit.oom.OOMAwareConnection"
@@ -115,6 +116,10 @@ def test_environment_overrides(env):
     assert d.allowed_images == ["masterclass/student:test"]
     assert c.Spawner.default_url == "/lab/tree/masterclass/worksheet/worksheet.ipynb"
     assert c.Spawner.environment["MASTERCLASS_LANG"] == "en"
+    # The pair's server keeps the worksheet's place (masterclass.grading.autofetch).
+    worksheet = c.Spawner.environment["MASTERCLASS_WORKSHEET"]
+    assert worksheet == "masterclass/worksheet/worksheet.ipynb"
+    assert c.JupyterHub.template_vars["masterclass_pages"]["lang"] == "en"
     assert c.Spawner.args == []
     assert c.JupyterHub.trusted_downstream_ips == ["172.30.0.10", "172.30.0.11"]
     assert "--timeout=600" in c.JupyterHub.services[0]["command"]
