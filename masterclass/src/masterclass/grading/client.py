@@ -8,7 +8,8 @@ with the server's ``JUPYTERHUB_API_TOKEN``; the service decides who the caller i
 
 ``python -m masterclass.grading.client autofetch`` fetches every released assignment
 that is not in the home yet; the student image runs it before the server starts, so
-the worksheet is already there when the pair logs in.
+the worksheet is already there when the pair logs in. Releases that come later reach
+the running server through :mod:`masterclass.grading.autofetch`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from nbgrader.exchange.abc import (
 from nbgrader.exchange.abc.exchange import Exchange
 from traitlets import Float, Unicode, default
 
+from masterclass.grading import placeholder
 from masterclass.grading.course import SAFE_NAME
 from masterclass.grading.service import pack, unpack
 
@@ -125,7 +127,8 @@ class ExchangeList(ServiceExchange, ABCList):
             if wanted and name != wanted:
                 continue
             local = self.local_dir(name)
-            fetched = local.is_dir()
+            # A folder with nothing but the placeholder (or nothing) is not fetched yet.
+            fetched = placeholder.has_work(local)
             released = [{"notebook_id": n, "path": f"{name}/{n}.ipynb"} for n in item["notebooks"]]
             out.append(
                 {
@@ -190,7 +193,10 @@ class ExchangeList(ServiceExchange, ABCList):
 
 
 class ExchangeFetchAssignment(ServiceExchange, ABCFetchAssignment):
-    """Download the student version; an existing folder only gets the files it lacks."""
+    """Download the student version; an existing folder only gets the files it lacks.
+
+    A placeholder (:mod:`masterclass.grading.placeholder`) counts as lacking: it is replaced.
+    """
 
     def start(self):
         self.set_timestamp()
@@ -204,7 +210,12 @@ class ExchangeFetchAssignment(ServiceExchange, ABCFetchAssignment):
                 if not path.is_file():
                     continue
                 destination = target / path.relative_to(tmp)
-                if destination.exists():
+                if placeholder.is_placeholder(destination):
+                    # Its checkpoint is read-only too and would block the worksheet's.
+                    stale = placeholder.checkpoint(destination)
+                    if placeholder.is_placeholder(stale):
+                        stale.unlink()
+                elif destination.exists():
                     continue  # never overwrite the pair's own work
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 path.replace(destination)
