@@ -6,18 +6,23 @@
 # 2. builds the images if they are missing (`make images`);
 # 3. starts the stack with docker-compose;
 # 4. creates the demo class (3 pairs, 1 tutor) if no class exists yet;
-# 5. waits until the hub answers (deadline MASTERCLASS_UP_TIMEOUT, default 180 s),
-#    then prints the URL and the logins.
+# 5. waits until the hub answers (deadline MASTERCLASS_UP_TIMEOUT, default 180 s);
+# 6. for the demo class, releases the course's worksheets that are not released yet
+#    (hub/release-missing.sh), so a pair's first login opens the worksheet;
+# 7. prints the URL and the logins.
 #
-# Settings come from the environment or .env (docs/configuration.md).
+# Settings come from the environment or .env (docs/configuration.md); as with Compose,
+# a variable set in the environment wins over .env.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [[ -f .env ]]; then
+    environment="$(export -p)"
     set -a
     # shellcheck disable=SC1091
     source .env
     set +a
+    eval "$environment" || true  # (a read-only variable stays as it is)
 fi
 prefix="${MASTERCLASS_PREFIX:-masterclass}"
 port="${MASTERCLASS_PORT:-8000}"
@@ -57,7 +62,13 @@ until curl -fs -o /dev/null "http://127.0.0.1:${port}/hub/health"; do
     sleep 2
 done
 
+released=0
+if "${compose[@]}" exec -T hub test -f /srv/jupyterhub/state/demo-logins.json; then
+    hub/release-missing.sh || released=$?
+fi
+
 echo
 echo "$logins"
 echo
 echo "Stop with 'make down' (all data is kept)."
+exit "$released"
