@@ -35,6 +35,7 @@ import json
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -75,7 +76,14 @@ class Board:
         self.streams: dict[object, tuple[str, str]] = {}
         self.seq = 0
         self._pending = False
+        # Writes (flushed to disk, slow on a busy machine) run one at a time in a thread
+        # of their own, so the event loop keeps answering and sending boards meanwhile.
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="board-store")
         self.reload()
+
+    async def write(self, function, *args):
+        """Run one of the store's writing methods in the writer thread; its result."""
+        return await asyncio.get_running_loop().run_in_executor(self._writer, function, *args)
 
     def reload(self) -> None:
         self.signature = self.store.signature()
@@ -298,10 +306,10 @@ def make_app(board: Board, prefix: str, lang: str, hub_auth=None):
             return parse_body(bytes(self._body))
 
     class ResultsHandler(PostHandler):
-        def post(self) -> None:
+        async def post(self) -> None:
             pair = self.pair()
             try:
-                record = board.store.put_result(pair, self.body())
+                record = await board.write(board.store.put_result, pair, self.body())
             except Invalid as e:
                 log.info("result of %s refused: %s", pair, e)
                 raise web.HTTPError(400, f"result refused: {e}") from e
@@ -311,10 +319,10 @@ def make_app(board: Board, prefix: str, lang: str, hub_auth=None):
             self.send_json({"pair": pair, "label": label, "received": record["received"]}, 201)
 
     class RoundsHandler(PostHandler):
-        def post(self) -> None:
+        async def post(self) -> None:
             pair = self.pair()
             try:
-                stored = board.store.put_round(pair, self.body())
+                stored = await board.write(board.store.put_round, pair, self.body())
             except Invalid as e:
                 log.info("game round of %s refused: %s", pair, e)
                 raise web.HTTPError(400, f"round refused: {e}") from e
@@ -323,7 +331,7 @@ def make_app(board: Board, prefix: str, lang: str, hub_auth=None):
             self.send_json({"pair": pair, "round": stored["round"]}, 201)
 
     class SwitchHandler(PostHandler):
-        def post(self) -> None:
+        async def post(self) -> None:
             kind, name = self.viewer()
             if kind != "projector":
                 raise web.HTTPError(403, "the switch is for tutors and organisers")
@@ -331,7 +339,7 @@ def make_app(board: Board, prefix: str, lang: str, hub_auth=None):
                 wanted = check_control(self.body())
             except Invalid as e:
                 raise web.HTTPError(400, f"switch refused: {e}") from e
-            settings = board.store.set_switch(**wanted)
+            settings = await board.write(lambda: board.store.set_switch(**wanted))
             log.info("%s set the board: %s", name, wanted)
             board.changed()
             self.send_json({"names": settings["names"], "frozen": bool(settings["frozen"])})
