@@ -69,6 +69,8 @@ fi
 
 echo
 echo "$logins"
+# The class results board's projector view (masterclass.board.board_url; docs/board.md).
+echo "Results board for the projector (log in as a tutor): ${url%/}/services/results/projector"
 echo
 echo "Stop with 'make down' (all data is kept)."
 exit "$released"
