@@ -59,10 +59,16 @@ def update_auth(c, env):
     c.JupyterHub.authenticator_class = "masterclass.hub.authenticator.RosterAuthenticator"
     # The roster written by `masterclass class create` (or the demo class of `make up`).
     c.RosterAuthenticator.roster_path = env.get("MASTERCLASS_ROSTER", f"{state}/roster.json")
-    # Failed logins per username before it has to wait (per address the limit is higher).
+    # Failed logins per username and address before that pair of them has to wait.
     c.RosterAuthenticator.user_failure_limit = int(env.get("MASTERCLASS_LOGIN_FAILURES", "5"))
     # Seconds a throttled username or address waits after its last failed login.
     c.RosterAuthenticator.lockout_seconds = float(env.get("MASTERCLASS_LOGIN_LOCKOUT", "60"))
+    # Only these hops may name the client (X-Forwarded-For, X-Real-Ip): the HTTPS front by
+    # its name on the stack's network, and the proxies of MASTERCLASS_TRUSTED_PROXIES.
+    hops = f"{env.get('MASTERCLASS_TRUSTED_PROXIES', '')},{env.get('MASTERCLASS_FRONT_HOST', '')}"
+    c.RosterAuthenticator.front_hosts = [h.strip() for h in hops.split(",") if h.strip()]
+    # A login cookie (and the OAuth tokens of JupyterLab) lasts a class day, not two weeks.
+    c.JupyterHub.cookie_max_age_days = float(env.get("MASTERCLASS_SESSION_DAYS", "1"))
 
 
 def update_spawner_class(c, env):
@@ -290,11 +296,17 @@ def update_pages(c, env):
 
 
 def update_headers(c, env):
-    """Security headers on the hub's pages, next to JupyterHub's own CSP (frame-ancestors)."""
+    """Security headers on the hub's pages (next to JupyterHub's CSP) and cookie attributes."""
     # JupyterHub keeps its default Content-Security-Policy when these do not name one;
     # nosniff stops browsers guessing script types, same-origin keeps hub URLs in referrers home.
     c.JupyterHub.tornado_settings = {
-        "headers": {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
+        "headers": {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"},
+        # Every cookie of the hub, the pairs' servers and _xsrf: not sent on other sites'
+        # requests (SameSite), and forgotten by the browser when the login ends anyway.
+        "cookie_options": {
+            "samesite": "Lax",
+            "expires_days": float(env.get("MASTERCLASS_SESSION_DAYS", "1")),
+        },
     }
 
 

@@ -9,11 +9,15 @@ The figures go to docs/operations.md (pytest ``-s`` prints each ``FIGURE``).
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import subprocess
+import sys
 import textwrap
 import time
+from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 from hub_fixtures import Browser, Stack
 
@@ -52,10 +56,10 @@ def pair_exec(stack: Stack, user: str, code: str, **kw) -> list[str]:
             textwrap.dedent(code)]  # fmt: skip
 
 
-def in_pair(stack: Stack, user: str, code: str, timeout: float = 120) -> dict:
+def in_pair(stack: Stack, user: str, code: str, timeout: float = 120, args=()) -> dict:
     """Run ``code`` in ``user``'s container; it prints one JSON line, returned here."""
     done = subprocess.run(
-        pair_exec(stack, user, code), capture_output=True, text=True, timeout=timeout
+        [*pair_exec(stack, user, code), *args], capture_output=True, text=True, timeout=timeout
     )
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}\n{stack.explain()}"
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -176,3 +180,271 @@ def test_a_compressed_bomb_is_refused_quickly_and_says_why_while_others_list(sta
     # nothing of the refused uploads stays in the exchange
     inbound = stack.hub_exec("ls", "-A", f"{EXCHANGE}/{COURSE}/inbound")
     assert inbound.split() == []
+
+
+# -- finding 4: honest client addresses ------------------------------------------------
+
+#: The real login form from inside a container: the form's _xsrf, then the POST (both with
+#: the same headers: JupyterHub ties the form's token to the address it believes); the
+#: status code (302 logged in, 403 wrong, 429 throttled) and the seconds the POST took.
+LOGIN = """
+import http.cookiejar, json, re, sys, time, urllib.error, urllib.parse, urllib.request
+
+class Stay(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args):
+        return None
+
+def login(base, user, password, headers=None):
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), Stay)
+    page = urllib.request.Request(base + "/hub/login?username=" + user, headers=headers or {})
+    form = opener.open(page, timeout=60).read().decode()
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', form).group(1)
+    body = urllib.parse.urlencode({"_xsrf": xsrf, "username": user, "password": password})
+    request = urllib.request.Request(base + "/hub/login", data=body.encode(),
+                                     headers=headers or {})
+    start = time.perf_counter()
+    try:
+        status = opener.open(request, timeout=120).status
+    except urllib.error.HTTPError as e:
+        status = e.code
+    return status, round(time.perf_counter() - start, 2)
+"""
+
+FORGED = ("198.51.100.", "203.0.113.")
+
+
+def spawn_address(stack: Stack, container: str) -> str:
+    networks = stack.inspect(container)["NetworkSettings"]["Networks"]
+    return networks[f"{stack.prefix}-spawn"]["IPAddress"]
+
+
+def hub_log(stack: Stack) -> str:
+    logs = stack.docker("logs", stack.hub)
+    return logs.stdout + logs.stderr
+
+
+def test_a_pair_cannot_choose_its_address_through_the_proxy_or_the_hub(stack, pairs):
+    # 40 wrong logins under made-up addresses, through the proxy (hub:8000) and straight
+    # to the hub (hub:8081); usernames spread so that no one name reaches its own limit.
+    out = in_pair(
+        stack,
+        "pair-01",
+        LOGIN
+        + """
+codes = []
+for i in range(40):
+    base = "http://hub:8000" if i % 2 else "http://hub:8081"
+    forged = {"X-Real-Ip": f"198.51.100.{i}", "X-Forwarded-For": f"203.0.113.{i}"}
+    codes.append(login(base, f"pair-{60 + i % 9}", "guess", forged)[0])
+print(json.dumps(codes))
+""",
+        timeout=300,
+    )
+    address = spawn_address(stack, stack.container("pair-01"))
+    print(f"FIGURE forged addresses from pair-01 ({address}): {out}")
+    assert out == [403] * 30 + [429] * 10, out
+    log = hub_log(stack)
+    assert "Throttled login for 'pair-6" in log and f"from {address}" in log
+    assert f"Locked logins of every username from {address}" in log
+    assert not [line for line in log.splitlines() if any(f in line for f in FORGED)]
+
+
+# -- finding 5: lockouts that are no nuisance ------------------------------------------
+
+
+def extra_addresses(stack: Stack, runs: list[tuple[str, list[str]]]) -> list:
+    """Run each (code, args) in a fresh container on the spawn network, all at once.
+
+    Each container has an address of its own, like another computer; what each printed
+    last (one JSON line) is returned in order. Stack.down removes any left behind.
+    """
+    image = stack.env.get("MASTERCLASS_STUDENT_IMAGE", "masterclass/student:latest")
+    names = [f"{stack.prefix}-probe-{i}" for i in range(len(runs))]
+
+    def start(item):
+        name, (code, args) = item
+        stack.docker("run", "-d", "--name", name, "--network", f"{stack.prefix}-spawn",
+                     "--user", "1000:1000", image, "python3", "-c", textwrap.dedent(code),
+                     *args)  # fmt: skip
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(start, zip(names, runs, strict=True)))
+    results = []
+    for name in names:
+        stack.docker("wait", name, timeout=600)
+        logs = stack.docker("logs", name)
+        stack.docker("rm", "-f", name, check=False)
+        assert logs.stdout.strip(), logs.stderr
+        results.append(json.loads(logs.stdout.strip().splitlines()[-1]))
+    return results
+
+
+def masterclass_cli(stack: Stack, tmp_path, *args: str, token: str | None = None):
+    env = {
+        **stack.env,
+        "MASTERCLASS_API_URL": f"{stack.url}/hub/api",
+        "MASTERCLASS_CLASS_DIR": str(tmp_path / "class"),
+        "COLUMNS": "200",
+    }
+    env.pop("MASTERCLASS_CLASS_STATE", None)
+    if token:
+        env["MASTERCLASS_API_TOKEN"] = token
+    return subprocess.run(
+        [sys.executable, "-c", "from masterclass.cli import main; main()", "class", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_guessing_a_tutors_passphrase_locks_only_the_guesser_and_unlock_lifts_it(
+    stack, pairs, logins, tmp_path
+):
+    tutor = logins["tutor-01"]
+    guesses = LOGIN + "print(json.dumps([login('http://hub:8000', 'tutor-01', 'guess')[0] "
+    guesses += "for _ in range(5)] + [login('http://hub:8000', 'tutor-01', sys.argv[1])[0]]))"
+    # pair-02 guesses five times: locked there, even with the right passphrase
+    codes = in_pair(stack, "pair-02", guesses, 300, args=[tutor])
+    assert codes == [403] * 5 + [429], codes
+    # the tutor on the tutor's own computer gets in at once
+    start = time.perf_counter()
+    assert Browser(stack).login("tutor-01", tutor).status_code == 302
+    direct = time.perf_counter() - start
+    # three more addresses guess five times each: 20 failures in all reach the ceiling
+    extra = extra_addresses(stack, [(guesses, ["guess"])] * 3)
+    assert all(codes == [403] * 5 + [429] for codes in extra), extra
+    # now every login of tutor-01 is slowed, but the right passphrase still gets in
+    start = time.perf_counter()
+    assert Browser(stack).login("tutor-01", tutor).status_code == 302
+    slowed = time.perf_counter() - start
+    print(f"FIGURE tutor-01's own login: {direct:.2f} s; above the ceiling: {slowed:.2f} s")
+    assert slowed >= 3
+    log = hub_log(stack)
+    pair02 = spawn_address(stack, stack.container("pair-02"))
+    assert f"Locked logins of 'tutor-01' from {pair02} for 60 s after 5 failures" in log
+    assert "Locked logins of 'tutor-01' from all addresses (slowed)" in log
+    assert "Slowed login for 'tutor-01' from " in log
+    # the tutor's helper unlocks at once, without waiting for the lockout
+    unlocked = masterclass_cli(stack, tmp_path, "unlock", "tutor-01")
+    assert unlocked.returncode == 0, unlocked.stdout + unlocked.stderr
+    retry = LOGIN + "print(json.dumps(login('http://hub:8000', 'tutor-01', sys.argv[1])))"
+    status, seconds = in_pair(stack, "pair-02", retry, 300, args=[tutor])
+    assert status == 302 and seconds < 3, (status, seconds)
+    assert "Unlocked logins of tutor-01 (masterclass class unlock)" in hub_log(stack)
+    audit = (tmp_path / "class" / "audit.log").read_text()
+    assert '"action": "unlock"' in audit and '"target": "tutor-01"' in audit
+
+
+# -- finding 6 and 7: sessions and cookies ---------------------------------------------
+
+
+def set_cookies(browser: Browser) -> list[str]:
+    """Every Set-Cookie header the browser receives from now on."""
+    seen: list[str] = []
+    browser.http.event_hooks["response"].append(
+        lambda r: seen.extend(r.headers.get_list("set-cookie"))
+    )
+    return seen
+
+
+def test_logout_ends_a_copied_session(stack, logins):
+    browser = Browser(stack)
+    assert browser.login("pair-03", logins["pair-03"]).status_code == 302
+    thief = Browser(stack)
+    thief.http.cookies = httpx.Cookies(browser.http.cookies)
+    assert thief.hub_api("GET", "/user").json()["name"] == "pair-03"
+    assert browser.http.get("/hub/logout").status_code == 200
+    assert thief.hub_api("GET", "/user").status_code == 403
+    home = thief.http.get("/hub/home", follow_redirects=False)
+    assert home.status_code == 302 and "/hub/login" in home.headers["location"]
+    assert "Ended every session of pair-03" in hub_log(stack)
+    # logging in again works as before
+    assert Browser(stack).login("pair-03", logins["pair-03"]).status_code == 302
+
+
+def test_cookies_last_a_class_day_and_are_samesite(stack, logins):
+    browser = Browser(stack)
+    seen = set_cookies(browser)
+    assert browser.login("pair-03", logins["pair-03"]).status_code == 302
+    browser.start_server()
+    cookies = {}
+    for header in seen:
+        name = header.split("=", 1)[0]
+        path = re.search(r"(?i);\s*path=([^;]*)", header)
+        cookies[(name, path.group(1) if path else "")] = "samesite=lax" in header.lower()
+    print(f"FIGURE SameSite=Lax per cookie (name, path): {cookies}")
+    wanted = [
+        ("jupyterhub-hub-login", "/hub/"),
+        ("jupyterhub-session-id", "/"),
+        ("_xsrf", "/hub/"),
+        ("jupyterhub-user-pair-03", "/user/pair-03/"),
+    ]
+    assert {w: cookies.get(w) for w in wanted} == dict.fromkeys(wanted, True), cookies
+    login_cookie = next(c for c in browser.http.cookies.jar if c.name == "jupyterhub-hub-login")
+    hours = (login_cookie.expires - time.time()) / 3600
+    print(f"FIGURE the login cookie expires after {hours:.1f} h")
+    assert 23 < hours <= 24
+
+
+# -- the login storm -------------------------------------------------------------------
+
+
+def test_a_login_storm_of_30_pairs_with_an_attacker(stack, pairs, logins):
+    add = (
+        "import json; from masterclass.roster import Roster; "
+        "print(json.dumps(Roster.load('/srv/jupyterhub/state/roster.json').add_pairs(27)))"
+    )
+    passwords = {**logins, **json.loads(stack.hub_exec("python", "-c", add))}
+    pupils = sorted(u for u in passwords if u.startswith("pair-"))
+    assert len(pupils) == 30
+    # All start at the same moment: 30 pupils' computers (a container each, its own
+    # address) log in once; one attacker's computer tries 200 wrong passphrases.
+    at = time.time() + 30
+    wait = f"time.sleep(max(0, {at} - time.time()))\n"
+    pupil = LOGIN + wait + "print(json.dumps(login('http://hub:8000', *sys.argv[1:])))"
+    attacker = (
+        LOGIN
+        + wait
+        + (
+            "print(json.dumps([login('http://hub:8000', f'pair-{1 + i % 30:02d}', 'guess')"
+            " for i in range(200)]))"
+        )
+    )
+    runs = [(pupil, [user, passwords[user]]) for user in pupils] + [(attacker, [])]
+    *logged, tries = extra_addresses(stack, runs)
+    seconds = sorted(s for _, s in logged)
+    codes = [c for c, _ in tries]
+    summary = {c: codes.count(c) for c in sorted(set(codes))}
+    throttled = [s for c, s in tries if c == 429]
+    print(
+        f"FIGURE login storm: {sum(c == 302 for c, _ in logged)}/30 pairs logged in, "
+        f"login p50 {statistics.median(seconds):.2f} s, max {seconds[-1]:.2f} s; "
+        f"attacker's 200 tries: {summary}, a refusal took p50 "
+        f"{statistics.median(throttled):.3f} s"
+    )
+    assert [c for c, _ in logged] == [302] * 30, logged
+    assert codes == [403] * 30 + [429] * 170, summary
+
+
+# -- last, as on the day: purge ends every session of the class --------------------------
+
+
+def test_purge_makes_every_login_cookie_of_the_class_invalid(stack, pairs, tmp_path):
+    add = (
+        "import json; from masterclass.roster import Roster; "
+        "print(json.dumps(Roster.load('/srv/jupyterhub/state/roster.json').add_organisers(1)))"
+    )
+    ((user, password),) = json.loads(stack.hub_exec("python", "-c", add)).items()
+    organiser = Browser(stack)
+    assert organiser.login(user, password).status_code == 302
+    # the organiser's own token runs the purge: that account stays, its cookies must not
+    token = organiser.token()
+    kept = {"pair-01": pairs["pair-01"], user: organiser}
+    for browser in kept.values():
+        assert browser.hub_api("GET", "/user").status_code == 200
+    purged = masterclass_cli(stack, tmp_path, "purge", "--yes", "--force", token=token)
+    assert purged.returncode == 0, purged.stdout + purged.stderr
+    for name, browser in kept.items():
+        assert browser.hub_api("GET", "/user").status_code == 403, name

@@ -3,7 +3,11 @@
 Every pair has its own passphrase (JupyterHub's shared-password authenticator
 cannot do that). The roster file is re-read when it changes, so accounts that the
 organiser CLI adds take effect without restarting the hub. Repeated failed logins
-are throttled per username and per client address.
+are throttled per username and client address (the address the login really came
+from, masterclass.hub.addresses) and per address; many failures for one username from
+all addresses together slow its logins down but lock nobody out. `masterclass class
+unlock` lifts a lock (masterclass.hub.lockout); locks and unlocks are logged. Logout
+ends every session of the user (masterclass.hub.sessions).
 
 The login page already fills in the username from the link
 ``/hub/login?username=pair-01`` (JupyterHub 5 and 6 do this natively), so the QR
@@ -21,8 +25,10 @@ from pathlib import Path
 
 from jupyterhub.auth import Authenticator
 from tornado import web
-from traitlets import Bool, Float, Int, Unicode, default
+from traitlets import Bool, Float, Int, List, Unicode, default
 
+from masterclass.hub import lockout
+from masterclass.hub.addresses import Fronts, believe_only_our_hops, client_address, normal
 from masterclass.messages import text
 from masterclass.roster import DEFAULT_PATH, GROUPS, Roster, RosterError
 
@@ -71,6 +77,13 @@ class LoginThrottle:
         """Forget the failures of ``key`` (after a successful login)."""
         self._failures.pop(key, None)
 
+    def forget(self, match) -> list[str]:
+        """Forget the failures of every key for which ``match(key)`` is true; those keys."""
+        keys = [k for k in self._failures if match(k)]
+        for key in keys:
+            del self._failures[key]
+        return keys
+
 
 class RosterAuthenticator(Authenticator):
     """Log pairs, tutors and organisers in with the passphrases of the class roster.
@@ -92,8 +105,34 @@ class RosterAuthenticator(Authenticator):
 
     user_failure_limit = Int(
         5,
-        help="""Failed logins for one username within `failure_window` before it is locked.""",
+        help="""Failed logins for one username from one client address within
+        `failure_window` before that username is locked for that address.""",
     ).tag(config=True)
+
+    user_failure_ceiling = Int(
+        20,
+        help="""Failed logins for one username from all addresses together within
+        `failure_window` after which every login for it is slowed down by
+        `slowdown_seconds` (never refused: the right passphrase still gets in).""",
+    ).tag(config=True)
+
+    slowdown_seconds = Float(
+        3.0, help="""Seconds each login of a username above `user_failure_ceiling` waits."""
+    ).tag(config=True)
+
+    front_hosts = List(
+        Unicode(),
+        help="""Names or addresses of the HTTPS front(s) and trusted proxies whose
+        X-Forwarded-For (or X-Real-Ip) names the client. Everyone else's is ignored.""",
+    ).tag(config=True)
+
+    unlock_path = Unicode(
+        help="""The unlock requests of `masterclass class unlock` (beside the roster)."""
+    ).tag(config=True)
+
+    @default("unlock_path")
+    def _default_unlock_path(self):
+        return str(Path(self.roster_path).parent / lockout.UNLOCKS_FILE)
 
     ip_failure_limit = Int(
         30,
@@ -134,6 +173,75 @@ class RosterAuthenticator(Authenticator):
         self.ip_throttle = LoginThrottle(
             self.ip_failure_limit, self.failure_window, self.lockout_seconds
         )
+        self.ceiling_throttle = LoginThrottle(
+            self.user_failure_ceiling, self.failure_window, self.lockout_seconds
+        )
+        self.fronts = Fronts(self.front_hosts)
+        # Unlock requests from before this start have nothing left to unlock.
+        self._unlocks_applied: dict[str, float] = {}
+        self._unlocks_mtime = self._read_unlocks()[0]
+        lockout.due(self._read_unlocks()[1], self._unlocks_applied)
+
+    def _read_unlocks(self) -> tuple[int | None, dict[str, float]]:
+        path = Path(self.unlock_path)
+        try:
+            return path.stat().st_mtime_ns, lockout.parse(path.read_text(encoding="utf-8"))
+        except OSError:
+            return None, {}
+
+    def apply_unlocks(self) -> None:
+        """Lift the locks `masterclass class unlock` asked for since the last look."""
+        mtime, requests = self._read_unlocks()
+        if mtime is None or mtime == self._unlocks_mtime:
+            return
+        self._unlocks_mtime = mtime
+        for target in lockout.due(requests, self._unlocks_applied):
+            if normal(target) is not None:
+                self.ip_throttle.reset(target)
+                self.user_throttle.forget(lambda k, t=target: k.endswith(f" from {t}"))
+            else:
+                self.user_throttle.forget(lambda k, t=target: k.startswith(f"{t} from "))
+                self.ceiling_throttle.reset(target)
+            self.log.warning("Unlocked logins of %s (masterclass class unlock)", target)
+
+    async def client_address(self, handler) -> str:
+        """The address the login came from; also what the hub's request log shows."""
+        if handler is None:
+            return "unknown"
+        fronts = await asyncio.to_thread(self.fronts.addresses)
+        ip = client_address(handler.request, fronts)
+        handler.request.remote_ip = ip
+        return ip
+
+    def _fail(self, username: str, ip: str) -> None:
+        """Count a failed login; log each lock as it begins."""
+        for throttle, key, who in (
+            (self.user_throttle, f"{username} from {ip}", f"{username[:32]!r} from {ip}"),
+            (self.ip_throttle, ip, f"every username from {ip}"),
+            (self.ceiling_throttle, username, f"{username[:32]!r} from all addresses (slowed)"),
+        ):
+            locked = throttle.retry_after(key) > 0
+            throttle.fail(key)
+            if not locked and throttle.retry_after(key) > 0:
+                self.log.warning(
+                    "Locked logins of %s for %.0f s after %d failures within %.0f s",
+                    who, throttle.lockout, throttle.limit, throttle.window,
+                )  # fmt: skip
+
+    def get_handlers(self, app):
+        """JupyterHub's login page, and a logout that ends every session of the user.
+
+        JupyterHub calls this once, while it builds its web application: the moment to
+        make the whole hub process see client addresses as the throttle does.
+        """
+        from masterclass.hub.sessions import LogoutEverywhere
+
+        if believe_only_our_hops(self.fronts):
+            self.log.info(
+                "Client addresses believed only via the hub's proxy and %s", self.fronts.names
+            )
+
+        return [*super().get_handlers(app), ("/logout", LogoutEverywhere)]
 
     def roster(self) -> Roster | None:
         """The current roster, re-read when the file changed; None if there is none yet."""
@@ -160,23 +268,28 @@ class RosterAuthenticator(Authenticator):
     async def authenticate(self, handler, data):
         username = self.normalize_username(data.get("username", ""))
         password = data.get("password", "")
-        ip = handler.request.remote_ip if handler is not None else "unknown"
+        ip = await self.client_address(handler)
+        self.apply_unlocks()
+        key = f"{username} from {ip}"
 
-        wait = max(self.user_throttle.retry_after(username), self.ip_throttle.retry_after(ip))
+        wait = max(self.user_throttle.retry_after(key), self.ip_throttle.retry_after(ip))
         if wait > 0:
             self.log.warning(
                 "Throttled login for %r from %s (%.0f s left)", username[:32], ip, wait
             )
             raise web.HTTPError(429, text("login.throttled", seconds=math.ceil(wait)))
+        if self.ceiling_throttle.retry_after(username) > 0:
+            # Guessed from many addresses: slow every try down, but lock nobody out.
+            self.log.warning("Slowed login for %r from %s", username[:32], ip)
+            await asyncio.sleep(self.slowdown_seconds)
 
         roster = self.roster()
         ok = roster is not None and await asyncio.to_thread(roster.verify, username, password)
         if not ok:
-            self.user_throttle.fail(username)
-            self.ip_throttle.fail(ip)
+            self._fail(username, ip)
             return None
 
-        self.user_throttle.reset(username)
+        self.user_throttle.reset(key)
         role = roster.role(username)
         model = {"name": username, "groups": [GROUPS[role]]}
         if self.admin_from_roster:

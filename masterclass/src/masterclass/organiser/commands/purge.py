@@ -24,10 +24,13 @@ from masterclass.organiser.state import (
     DEMO_LOGINS_FILE,
     EXPORT_MARKER,
     ROSTER_FILE,
+    ContainerState,
     open_state,
     roster_from_text,
 )
 
+#: JupyterHub's cookie secret in the hub state; the hub makes a new one when it starts.
+COOKIE_SECRET = "jupyterhub_cookie_secret"
 #: What the formgrader writes into the course directory by itself at start (not pupils' work).
 _COURSE_OWN = ("nbgrader_config.py", "language_config.py")
 #: What purge deletes, in the order of its table.
@@ -183,6 +186,30 @@ def carry_out(settings: Settings, state, api: HubAPI, client, plan: dict, timeou
         state.remove(name)
     for path in plan["local_files"]:
         path.unlink(missing_ok=True)
+    _new_cookie_secret(settings, state, api, client, timeout)
+
+
+def _new_cookie_secret(settings: Settings, state, api: HubAPI, client, timeout: float) -> None:
+    """Every login cookie of the class dies: the hub restarts with a new cookie secret.
+
+    Deleting the accounts already ends their sessions; this also ends those of accounts
+    the purge keeps (the organiser whose token runs it) and of any copied cookie.
+    """
+    state.remove(COOKIE_SECRET)
+    hub = engine.running_container(settings.prefix, client, "hub")
+    if hub is None or not isinstance(state, ContainerState):
+        console.print("Restart the hub now: its new cookie secret ends every login of the class.")
+        return
+    hub.restart(timeout=30)
+
+    def answers() -> bool:
+        try:
+            return api.http.get("/").status_code == 200
+        except Exception:
+            return False
+
+    if not _wait(answers, timeout):
+        raise OrganiserError("The hub did not answer again after its restart.", ExitCode.HUB)
 
 
 @class_app.command("purge")
@@ -202,8 +229,10 @@ def purge_command(
     pairs were active after the last export (`masterclass class export`), unless
     `--force`. Deletes the accounts through the hub (which stops
     their servers), any container and home volume left, the roster (every hash) and
-    the one-time logins file and cards PDF of this machine. Writes one line to the
-    audit log. Running it again does nothing and exits with 0.
+    the one-time logins file and cards PDF of this machine; then restarts the hub with a
+    new cookie secret, so that no login cookie of the class works any more (a restart
+    takes 15-30 s). Writes one line to the audit log. Running it again does nothing and
+    exits with 0.
 
     Examples:
 
