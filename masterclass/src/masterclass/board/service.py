@@ -57,7 +57,7 @@ RETRY_MS = 2000
 #: Seconds between looks at the store for changes made by another process.
 WATCH_SECONDS = 1.0
 #: Seconds a burst of posts is gathered before the boards are sent the new state.
-GATHER_SECONDS = 0.1
+GATHER_SECONDS = 0.2
 
 #: The pages' Content-Security-Policy: everything from the service itself, nothing else.
 CSP = (

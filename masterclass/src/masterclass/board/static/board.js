@@ -144,7 +144,22 @@
     renderTable();
     renderConfusion();
     renderGame();
-    renderCharts();
+    scheduleCharts();
+  }
+
+  // The tables follow every event at once; the charts at most every CHART_PAUSE ms, so a
+  // burst of posts (a whole class at the same cell) does not keep a weak laptop drawing.
+  const CHART_PAUSE = 400;
+  let chartTimer = null;
+  let chartsDrawn = 0;
+  function scheduleCharts() {
+    if (chartTimer !== null) return;
+    const wait = Math.max(0, CHART_PAUSE - (Date.now() - chartsDrawn));
+    chartTimer = setTimeout(() => {
+      chartTimer = null;
+      chartsDrawn = Date.now();
+      window.requestAnimationFrame(renderCharts);
+    }, wait);
   }
 
   function renderHeader() {
