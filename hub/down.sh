@@ -4,12 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [[ -f .env ]]; then
-    set -a
-    # shellcheck disable=SC1091
-    source .env
-    set +a
-fi
+# shellcheck source=hub/env.sh
+source hub/env.sh
 prefix="${MASTERCLASS_PREFIX:-masterclass}"
 if ! docker info >/dev/null 2>&1; then
     echo "No Docker engine answers, so nothing runs to stop." >&2
