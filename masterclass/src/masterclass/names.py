@@ -36,6 +36,9 @@ GROUPS = {"pair": "pairs", "tutor": "tutors", "organiser": "organisers"}
 USERNAME_PART = r"(pair|tutor|organiser)-(\d{2,3})"
 #: Every username the roster hands out.
 USERNAME = re.compile(f"^{USERNAME_PART}$")
+#: The Z decay channels' category letters, in the order the model's outputs use:
+#: hadrons, electrons, muons, taus.
+CATEGORIES = ("q", "e", "m", "t")
 #: Largest class: pairs per roster (usernames have at most three digits).
 MAX_PAIRS = 200
 #: The pairs' usernames only.

@@ -288,7 +288,9 @@ def demo(state_dir: str | os.PathLike, url: str = "http://localhost:8000") -> st
     roster_path = state_dir / "roster.json"
     logins_path = state_dir / "demo-logins.json"
     if not roster_path.exists():
-        _, logins = create_class(roster_path, name="Demo class", pairs=3, tutors=1)
+        # The class language of the stack (the hub container has MASTERCLASS_LANG).
+        lang = os.environ.get("MASTERCLASS_LANG") or "de"
+        _, logins = create_class(roster_path, name="Demo class", pairs=3, tutors=1, lang=lang)
         write_private(logins_path, json.dumps(logins, indent=2) + "\n")
     if not logins_path.exists():
         roster = Roster.load(roster_path)

@@ -14,7 +14,7 @@ Examples
 
 from __future__ import annotations
 
-from masterclass.data import CATEGORIES
+from masterclass.names import CATEGORIES
 
 PARTIAL_WIDTHS_PERCENT = {
     "e": 3.3632,

@@ -29,7 +29,7 @@ import json
 import math
 import re
 
-from masterclass.data import CATEGORIES
+from masterclass.names import CATEGORIES
 
 #: The decay channels, in the worksheet's order (q, e, m, t).
 CHANNELS = CATEGORIES

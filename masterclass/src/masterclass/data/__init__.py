@@ -20,7 +20,7 @@ Examples
 
 from masterclass.data.errors import DataError
 from masterclass.data.fetch import fetch
-from masterclass.data.layout import CATEGORIES, IMAGE_SHAPE, is_store
+from masterclass.data.layout import IMAGE_SHAPE, is_store
 from masterclass.data.prepare import prepare
 from masterclass.data.store import (
     DEFAULT_DATA_DIR,
@@ -39,6 +39,7 @@ from masterclass.data.upstream import (
     sha256_file,
     verify_sources,
 )
+from masterclass.names import CATEGORIES  # every side may import names
 
 __all__ = [
     "ARCHIVE",

@@ -8,8 +8,6 @@ A store is a directory with
 
 Examples
 --------
->>> CATEGORIES
-('q', 'e', 'm', 't')
 >>> print(index_json({"format": 1, "events": [{"filename": "a.png", "category": "q"}]}))
 {
  "format": 1,
@@ -27,10 +25,6 @@ import os
 from pathlib import Path
 
 from masterclass.data.errors import DataError
-
-#: The category letters, in the order the model's outputs use: hadrons, electrons,
-#: muons, taus.
-CATEGORIES = ("q", "e", "m", "t")
 
 #: Shape of one event display.
 IMAGE_SHAPE = (200, 200, 3)

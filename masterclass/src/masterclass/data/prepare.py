@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING
 from masterclass.data.disk import check_writable, make_dirs, progress_bar, remove_empty
 from masterclass.data.errors import DataError
 from masterclass.data.layout import (
-    CATEGORIES,
     IMAGE_SHAPE,
     STORE_ARRAY,
     STORE_FORMAT,
@@ -41,6 +40,7 @@ from masterclass.data.upstream import (
     sources_record,
     verify_sources,
 )
+from masterclass.names import CATEGORIES
 
 if TYPE_CHECKING:  # NumPy and Pillow load only while images are decoded.
     import numpy as np

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 from masterclass.data.errors import DataError
 from masterclass.data.layout import (
-    CATEGORIES,
     IMAGE_SHAPE,
     STORE_ARRAY,
     STORE_INDEX,
@@ -32,6 +31,7 @@ from masterclass.data.upstream import (
     sha256_file,
     sources_record,
 )
+from masterclass.names import CATEGORIES
 
 if TYPE_CHECKING:  # NumPy loads only where images are read, so the hub image's CLI runs without it.
     import numpy as np

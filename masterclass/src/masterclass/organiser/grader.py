@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from masterclass.grading import layout
+from masterclass.grading import layout, placeholder
 from masterclass.grading.course import Course, check_lang
 from masterclass.grading.grader import PROGRESS_PREFIX, GradingError, now
 from masterclass.names import stack_name
@@ -162,6 +162,9 @@ def snapshot_pair(api: HubAPI, base: str, user: str, assignment: str, target: Pa
                 destination = target / user / item["path"]
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 destination.write_bytes(base64.b64decode(f.json()["content"]))
+                if placeholder.is_placeholder(destination):
+                    destination.unlink()  # the notice before the release is no work
+                    continue
                 count += 1
 
     walk(assignment)

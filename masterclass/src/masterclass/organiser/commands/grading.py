@@ -57,15 +57,15 @@ def release_command(
     Runs nbgrader's generate_assignment on the source in the class's language (from
     `class create --lang`, else `MASTERCLASS_LANG`), checks that no solution text is
     left, and puts the student version into the exchange. Pairs whose server starts
-    afterwards find the notebook already in their home; running pairs see it in
-    JupyterLab's assignment list (Nbgrader → Assignments → Fetch). Releasing again
-    replaces the student version; what a pair has already fetched is never overwritten.
+    afterwards find the notebook already in their home; running servers fetch it within
+    a minute by themselves (the pair reloads the page). Releasing again replaces the
+    student version; what a pair has already fetched is never overwritten.
 
     Examples:
 
     ```
     masterclass class release
-    masterclass class release z-boson minimal
+    masterclass class release z-boson extras
     ```
     """
     settings: Settings = ctx.obj
