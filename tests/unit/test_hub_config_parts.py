@@ -47,6 +47,7 @@ OWNS = {
     "update_auth": {"JupyterHub", "RosterAuthenticator"},
     "update_spawner_class": {"JupyterHub"},
     "update_spawner": {"DockerSpawner"},
+    "update_swarm": {"SwarmSpawner"},
     "update_spawn_timing": {"Spawner", "JupyterHub"},
     "update_landing": {"JupyterHub", "Spawner"},
     "update_services": {"JupyterHub"},
@@ -111,6 +112,25 @@ def test_spawner_class_is_chosen_in_one_place(parts):
     assert c.JupyterHub.spawner_class == "dockerspawner.DockerSpawner"
     c = apply(functions["update_spawner_class"], {**env, "MASTERCLASS_SPAWNER": "x.Y"})
     assert c.JupyterHub.spawner_class == "x.Y"
+
+
+def test_the_swarm_backend_is_chosen_in_the_same_place(parts):
+    functions, env = parts
+    c = apply(functions["update_spawner_class"], {**env, "MASTERCLASS_BACKEND": "swarm"})
+    assert c.JupyterHub.spawner_class == "masterclass.hub.swarm.SwarmSpawner"
+    with pytest.raises(ValueError, match="MASTERCLASS_BACKEND"):
+        apply(functions["update_spawner_class"], {**env, "MASTERCLASS_BACKEND": "k8s"})
+
+
+def test_swarm_reserves_the_measured_peak_on_pair_nodes(parts):
+    functions, env = parts
+    from masterclass.sizing import pair_reservation_bytes
+
+    c = apply(functions["update_swarm"], env)
+    assert c.SwarmSpawner.mem_guarantee == pair_reservation_bytes()
+    assert c.SwarmSpawner.pair_node_label == "masterclass.pairs"
+    c = apply(functions["update_swarm"], {**env, "MASTERCLASS_MEM_RESERVATION": "2G"})
+    assert c.SwarmSpawner.mem_guarantee == "2G"
 
 
 def test_spawner_names_and_limits(parts):

@@ -54,7 +54,7 @@ from docker.types import (
 from dockerspawner import SwarmSpawner as UpstreamSwarmSpawner
 from jupyterhub.traitlets import ByteSpecification
 from tornado import web
-from traitlets import Unicode
+from traitlets import Bool, Unicode
 
 #: Engine label (daemon.json ``labels``) of a node whose engine runs every container with
 #: ``no-new-privileges`` (daemon.json ``"no-new-privileges": true``).
@@ -143,6 +143,16 @@ class SwarmSpawner(UpstreamSwarmSpawner):
 
         The swarm role labels the workers with it; the manager keeps the hub, the
         exchange and the formgrader. Empty: any node.
+        """,
+    )
+
+    remove = Bool(
+        True,
+        config=True,
+        help="""A stopped server's service is removed (the home volume stays).
+
+        Upstream's SwarmSpawner fixes this as a plain attribute; as a trait, the hub
+        config's DockerSpawner.remove applies here too, without a warning.
         """,
     )
 
@@ -300,6 +310,19 @@ class SwarmSpawner(UpstreamSwarmSpawner):
         self.node_id = task["NodeID"]
         self.node_name = node["hostname"] if node else task["NodeID"][:12]
         self.log.info("%s runs on node %s", self._log_name, self.node_name)
+
+    async def get_ip_and_port(self):
+        """The task's own address on the spawn network, not its service name.
+
+        A name would go through Docker's DNS, which can still answer with a task that
+        ended on a node that went away (until the swarm's gossip catches up); the proxy
+        would then send the pair to nowhere.
+        """
+        task = await self.get_task()
+        for attachment in (task or {}).get("NetworksAttachments") or []:
+            if attachment["Network"]["Spec"]["Name"] == self.network_name:
+                return attachment["Addresses"][0].split("/")[0], self.port
+        return await super().get_ip_and_port()
 
     async def poll(self):
         """None while the task runs on a node that is up; else why it stopped."""
