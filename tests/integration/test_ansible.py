@@ -391,19 +391,28 @@ def test_tls_refuses_acme_for_an_address(tmp_path):
 
 
 @pytest.fixture
-def host_stack(tmp_path, hub_image):
-    """Paths and names for a run on this machine's own engine; the stack goes at the end."""
+def host_stack(tmp_path, hub_image, student_image):
+    """Paths and names for a run on this machine's own engine; the stack goes at the end.
+
+    The stack runs tags of its own of the built images, so that a `make images` elsewhere
+    on this machine between the two runs cannot make the second run recreate it.
+    """
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     prefix = f"{PREFIX}-stack"
+    tags = {image: f"{prefix}-{role}:test" for role, image in
+            (("hub", hub_image), ("student", student_image))}  # fmt: skip
+    for image, tag in tags.items():
+        run("docker", "tag", image, tag)
     root = tmp_path / "server"
     settings = {
         "masterclass_prefix": prefix,
         "masterclass_port": port,
-        "masterclass_hub_image": hub_image,
+        "masterclass_hub_image": tags[hub_image],
+        "masterclass_student_image": tags[student_image],
         "masterclass_install_dir": str(root / "opt"),
         "masterclass_config_dir": str(root / "etc"),
         "masterclass_data_dir": str(root / "srv"),
@@ -425,6 +434,7 @@ def host_stack(tmp_path, hub_image):
     left = run("docker", "ps", "-aq", "--filter", f"name=^{prefix}").stdout.split()
     if left:
         run("docker", "rm", "--force", "--volumes", *left, check=False)
+    run("docker", "rmi", *tags.values(), check=False)
 
 
 def qr_links(pdf: Path, pages: int, folder: Path) -> list[str]:
