@@ -113,7 +113,8 @@ class Board:
             if kind == "projector"
             else pair_view(state, self.settings, name)
         )
-        return {**data, "seq": self.seq, "me": name}
+        # "sent": when the service sent this view (to tell its own delay from the network's).
+        return {**data, "seq": self.seq, "me": name, "sent": round(time.time(), 3)}
 
     def _broadcast(self) -> None:
         self._pending = False
