@@ -71,15 +71,20 @@ class HubAPI:
             )
         return r
 
-    def users(self) -> dict[str, dict]:
-        """Every hub user's model (name → model), following the API's pagination."""
+    def users(self, include_stopped: bool = False) -> dict[str, dict]:
+        """Every hub user's model (name → model), following the API's pagination.
+
+        *include_stopped*: stopped servers too, with their spawner state (on a swarm, the
+        node that holds the pair's home).
+        """
         users: dict[str, dict] = {}
         offset = 0
+        stopped = {"include_stopped_servers": 1} if include_stopped else {}
         while True:
             r = self.request(
                 "GET",
                 "/users",
-                params={"offset": offset, "limit": 200},
+                params={"offset": offset, "limit": 200, **stopped},
                 headers={"Accept": "application/jupyterhub-pagination+json"},
             )
             body = r.json()
