@@ -390,3 +390,55 @@ def pair_memory(api, base: str, users: list[str]) -> dict[str, tuple[int, int]]:
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         return {u: m for u, m in pool.map(one, users) if m is not None}
+
+
+@dataclass
+class ClassView:
+    """What ``class status`` adds on a swarm: each pair's node, memory, the nodes that are down."""
+
+    memory: dict[str, tuple[int, int]]
+    nodes: dict[str, str]
+    caption: str | None
+
+
+def class_view(client, api, settings, models: dict, pairs: list[str]) -> ClassView:
+    """Each pair's node (marked when it is not ready) and memory, and a line on nodes down."""
+    from masterclass.organiser.api import server_state
+
+    running = [u for u in pairs if server_state(models.get(u)) == "running"]
+    homes = pair_nodes(api.users(include_stopped=True))
+    conditions = {n.hostname: n.condition for n in nodes(client)}
+    shown = {}
+    for user in pairs:
+        host = homes.get(user)
+        condition = conditions.get(host, "removed") if host else None
+        shown[user] = (
+            "—" if host is None else host if condition == "ready" else f"{host} ({condition})"
+        )
+    troubled = sorted(h for h, c in conditions.items() if c != "ready")
+    caption = None
+    if troubled:
+        stranded = sorted(u for u, h in homes.items() if h in troubled and u in pairs)
+        caption = (
+            f"Not ready: {', '.join(f'{h} ({conditions[h]})' for h in troubled)}. "
+            f"Pairs whose homes are there cannot start until it is back: "
+            f"{', '.join(stranded) or 'none'} (docs/scale-out.md)."
+        )
+    return ClassView(pair_memory(api, settings.server_base, running), shown, caption)
+
+
+def preflight_rows(settings, client, count: int) -> list:
+    """``class check`` on a swarm: each pair node's capacity, the total, nodes not ready.
+
+    The pairs' homes per node come from the hub (when it answers): a node that is down
+    with homes on it is a no-go, because those pairs cannot start.
+    """
+    from masterclass.organiser.api import HubAPI
+    from masterclass.organiser.errors import OrganiserError
+    from masterclass.organiser.state import open_state
+
+    homes = {}
+    with contextlib.suppress(OrganiserError):
+        api = HubAPI.connect(settings, open_state(settings, client))
+        homes = pair_nodes(api.users(include_stopped=True))
+    return capacity_rows(nodes(client), count, homes)

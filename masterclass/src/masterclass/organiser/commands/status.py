@@ -11,6 +11,7 @@ from rich.live import Live
 from rich.table import Table
 
 from masterclass.organiser import docker as engine
+from masterclass.organiser import swarm
 from masterclass.organiser.api import HubAPI, server_state
 from masterclass.organiser.app import class_app, console, errors
 from masterclass.organiser.exchange import list_exchange
@@ -59,11 +60,14 @@ def memory(client, settings: Settings, users: list[str]) -> dict[str, tuple[int,
 def status_table(settings: Settings, api: HubAPI, client, pairs: list[str], title: str) -> Table:
     """The class's table: one row per pair."""
     models = api.users()
-    used_memory = memory(client, settings, pairs)
+    # On a swarm: the node of each pair, and memory from each pair's own metrics.
+    view = swarm.class_view(client, api, settings, models, pairs) if swarm.active(client) else None
+    used_memory = view.memory if view else memory(client, settings, pairs)
     submitted = list_exchange(settings, client).submissions
     limit = parse_size(settings.mem_limit)
-    table = Table(title=title)
-    for column in ("pair", "logged in", "server", "memory", "last activity", "submitted"):
+    table = Table(title=title, caption=view.caption if view else None)
+    columns = ("pair", "logged in", "server", "node", "memory", "last activity", "submitted")
+    for column in columns if view else [c for c in columns if c != "node"]:
         table.add_column(column)
     for user in pairs:
         model = models.get(user)
@@ -76,6 +80,7 @@ def status_table(settings: Settings, api: HubAPI, client, pairs: list[str], titl
             # Groups are set only by a real login (RosterAuthenticator), not by `warm`.
             "yes" if model and model.get("groups") else "no",
             f"[{style}]{state}[/]" if style else state,
+            *([view.nodes[user]] if view else []),
             mem,
             ago(model.get("last_activity") if model else None),
             # Submissions in the exchange (each press of Submit counts once).
