@@ -442,3 +442,65 @@ def preflight_rows(settings, client, count: int) -> list:
         api = HubAPI.connect(settings, open_state(settings, client))
         homes = pair_nodes(api.users(include_stopped=True))
     return capacity_rows(nodes(client), count, homes)
+
+
+# --- purge -----------------------------------------------------------------------------------
+
+
+@dataclass
+class PurgePlan:
+    """What a purge deletes on a swarm besides the manager's own containers and volumes."""
+
+    services: list[str]
+    homes: dict[str, list[str]]
+    unreachable: list[str]
+
+    @property
+    def listed_homes(self) -> list[str]:
+        return [f"{host}:{name}" for host, names in sorted(self.homes.items()) for name in names]
+
+
+def _other_nodes(client) -> list[Node]:
+    """Every node but the manager the CLI talks to (its volumes are the CLI's own)."""
+    me = (client.info().get("Swarm") or {}).get("NodeID")
+    return [n for n in nodes(client) if n.id != me]
+
+
+def purge_plan(settings, client) -> PurgePlan:
+    """The pairs' services, and the pairs' homes on every other node that is up."""
+    homes, unreachable = {}, []
+    for node in _other_nodes(client):
+        if not node.up:
+            unreachable.append(node.hostname)
+            continue
+        found = homes_on(client, settings, node)
+        if found:
+            homes[node.hostname] = found
+    return PurgePlan(
+        sorted(s.name for s in pair_services(client, settings.prefix)), homes, unreachable
+    )
+
+
+def purge(settings, client, plan: PurgePlan, timeout: float) -> list[str]:
+    """Remove the services, wait for their tasks to end, delete the homes on their nodes.
+
+    Returns what could not be deleted (a home still in use, a node gone meanwhile).
+    """
+    remove_services(s for s in pair_services(client, settings.prefix) if s.name in plan.services)
+    deadline = time.monotonic() + timeout
+    by_name = {n.hostname: n for n in _other_nodes(client)}
+    left = []
+    for host, names in sorted(plan.homes.items()):
+        node = by_name.get(host)
+        if node is None or not node.up:
+            left += [f"{host}:{name} (node {node.condition if node else 'gone'})" for name in names]
+            continue
+        while True:
+            # A task's container may still hold its home for a moment after the service went.
+            statuses = remove_homes(client, settings, node, names)
+            names = [name for name, status in statuses.items() if status == 409]
+            if not names or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        left += [f"{host}:{name} (in use)" for name in names]
+    return left

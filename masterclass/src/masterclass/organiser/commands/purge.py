@@ -13,7 +13,7 @@ from rich.table import Table
 
 from masterclass.grading.layout import COURSE_DIR, EXCHANGE_DIR, course_volume
 from masterclass.names import is_pair, is_roster_user, roster_containers, roster_homes
-from masterclass.organiser import classfiles
+from masterclass.organiser import classfiles, swarm
 from masterclass.organiser import docker as engine
 from masterclass.organiser.api import HubAPI
 from masterclass.organiser.app import class_app, console, errors
@@ -38,6 +38,8 @@ _THINGS = (
     "hub_users",
     "containers",
     "volumes",
+    "services",
+    "node_homes",
     "exchange_files",
     "course_files",
     "state_files",
@@ -95,6 +97,8 @@ def purge_plan(settings: Settings, state, api: HubAPI, client) -> dict:
     state_files = [
         f for f in (ROSTER_FILE, DEMO_LOGINS_FILE, EXPORT_MARKER) if state.read(f) is not None
     ]
+    # On a swarm: the pairs' services, and their homes on the other nodes.
+    on_nodes = swarm.purge_plan(settings, client) if swarm.active(client) else None
     activity = [
         _parse_time(models[u].get("last_activity")) for u in users if is_pair(u) and u in models
     ]
@@ -107,6 +111,9 @@ def purge_plan(settings: Settings, state, api: HubAPI, client) -> dict:
         "hub_users": sorted(u for u in users if u in models),
         "containers": containers,
         "volumes": volumes,
+        "services": on_nodes.services if on_nodes else [],
+        "node_homes": on_nodes.listed_homes if on_nodes else [],
+        "swarm": on_nodes,
         "state_files": state_files,
         "local_files": classfiles.local_files(settings),
         "last_activity": max(activity) if activity else None,
@@ -120,6 +127,11 @@ def _plan_table(plan: dict, where: str) -> Table:
     table.add_row("hub accounts", ", ".join(plan["hub_users"]) or "—")
     table.add_row("containers", ", ".join(plan["containers"]) or "—")
     table.add_row("volumes", ", ".join(plan["volumes"]) or "—")
+    if plan.get("swarm"):
+        table.add_row("services (swarm)", ", ".join(plan["services"]) or "—")
+        table.add_row("homes on the nodes", ", ".join(plan["node_homes"]) or "—")
+        if plan["swarm"].unreachable:
+            table.add_row("nodes not ready (homes kept)", ", ".join(plan["swarm"].unreachable))
     table.add_row("exchange (submissions)", f"{plan['exchange_files']} files")
     if plan["course_files"]:
         table.add_row("course (collected notebooks, grades)", f"{plan['course_files']} files")
@@ -173,6 +185,9 @@ def carry_out(settings: Settings, state, api: HubAPI, client, plan: dict, timeou
             client.containers.get(name).remove(force=True)
     for name in plan["volumes"]:
         _remove_volume(client, name, timeout)
+    if plan.get("swarm"):
+        for left in swarm.purge(settings, client, plan["swarm"], timeout):
+            console.print(f"[yellow]Not deleted:[/] {left}; run purge again when it is free.")
     if plan["exchange_files"]:
         hub = engine.running_container(settings.prefix, client, "hub")
         if hub is not None:
@@ -278,11 +293,12 @@ def purge_command(
         forced=bool(force and needs_export),
         accounts=plan["hub_users"],
         containers=len(plan["containers"]),
-        volumes=len(plan["volumes"]),
+        volumes=len(plan["volumes"]) + len(plan["node_homes"]),
     )
     console.print(
         f"Purged {plan['class'] or 'the leftovers'}: {len(plan['hub_users'])} accounts, "
-        f"{len(plan['containers'])} containers, {len(plan['volumes'])} volumes, "
+        f"{len(plan['containers']) + len(plan['services'])} containers and services, "
+        f"{len(plan['volumes']) + len(plan['node_homes'])} volumes, "
         f"{len(plan['state_files'])} hub files, {len(plan['local_files'])} local files. "
         f"Audit log: {settings.class_dir / classfiles.AUDIT_FILE}"
     )
