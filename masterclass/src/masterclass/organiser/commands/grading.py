@@ -19,9 +19,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from masterclass.names import is_pair
 from masterclass.organiser import docker as engine
+from masterclass.organiser import swarm
 from masterclass.organiser.api import HubAPI, server_state
 from masterclass.organiser.app import class_app, console, err_console, errors
-from masterclass.organiser.grader import load_course, run_grader, snapshot_pair
+from masterclass.organiser.grader import (
+    SNAPSHOT_MAX_BYTES,
+    load_course,
+    run_grader,
+    snapshot_pair,
+)
 from masterclass.organiser.settings import Settings
 from masterclass.organiser.state import EXPORT_MARKER, json_dump, open_state
 
@@ -81,8 +87,12 @@ def release_command(
 def _snapshots(settings: Settings, api: HubAPI, client, models, pairs, names, folder: Path):
     """Working copies of running pairs into *folder*; home volumes of stopped pairs."""
     homes: dict[str, str] = {}
+    # On a swarm a stopped pair's home is on its node: a node job copies it out there.
+    on_swarm, stopped = swarm.active(client), []
     for user in pairs:
-        if server_state(models[user]) == "running":
+        if server_state(models[user]) != "running" and on_swarm:
+            stopped.append(user)
+        elif server_state(models[user]) == "running":
             for name in names:
                 try:
                     snapshot_pair(api, settings.server_base, user, name, folder)
@@ -95,6 +105,10 @@ def _snapshots(settings: Settings, api: HubAPI, client, models, pairs, names, fo
                 homes[user] = volume
                 # The mount point inside the read-only snapshots mount.
                 (folder / user).mkdir()
+    if stopped:
+        swarm.snapshot_stopped_pairs(
+            settings, api, client, stopped, names, folder, SNAPSHOT_MAX_BYTES, err_console.print
+        )
     return homes
 
 
