@@ -532,3 +532,69 @@ def snapshot_stopped_pairs(settings, api, client, users, assignments, folder, li
             warn(f"{', '.join(group)}: home on {host}, which is {state}; no copy of the work")
             continue
         snapshot_stopped(client, settings, node, group, assignments, folder, limit)
+
+
+# --- warm ------------------------------------------------------------------------------------
+
+
+def warm_nodes(client, settings, console) -> dict[str, str]:
+    """Check that every pair node holds the manager's student image; a bar over the nodes.
+
+    Returns hostname → ``current``, ``outdated``, ``missing`` or the node's condition
+    (``down``, ``drain``, ...). Raises OrganiserError when a node that takes pairs lacks
+    the current image: a pair placed there could not start (the spawner never pulls).
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from masterclass.organiser.errors import ExitCode, OrganiserError
+
+    want = client.images.get(settings.student_image).id
+    pair_hosts = [n for n in nodes(client) if n.runs_pairs]
+    found: dict[str, str] = {}
+    with Progress(
+        TextColumn("Checking the nodes' images"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("nodes", total=len(pair_hosts))
+        for node in pair_hosts:
+            if node.condition != "ready":
+                found[node.hostname] = node.condition
+            else:
+                have = image_ids(client, settings, node, [settings.student_image])
+                have = have.get(settings.student_image)
+                found[node.hostname] = (
+                    "current" if have == want else "missing" if have is None else "outdated"
+                )
+            progress.console.print(
+                f"  {node.hostname}: {settings.student_image} {found[node.hostname]}"
+            )
+            progress.advance(task)
+    stale = {h: s for h, s in found.items() if s in ("missing", "outdated")}
+    if stale:
+        addresses = {n.hostname: n.address for n in pair_hosts}
+        how = "; ".join(
+            f"{host}: docker save {settings.student_image} | ssh {addresses[host]} docker load"
+            for host in sorted(stale)
+        )
+        raise OrganiserError(
+            f"The student image is {', '.join(f'{s} on {h}' for h, s in sorted(stale.items()))}. "
+            f"Load it there (no registry: the spawner never pulls): {how}; or run "
+            "ansible/swarm.yml with swarm_offline_bundle (docs/scale-out.md).",
+            ExitCode.NOGO,
+        )
+    return found
+
+
+def spread(api) -> dict[str, int]:
+    """Running pairs per node (where the scheduler put them)."""
+    from masterclass.organiser.api import server_state
+
+    models = api.users()
+    homes = pair_nodes(models)
+    counts: dict[str, int] = {}
+    for user, host in homes.items():
+        if server_state(models.get(user)) == "running":
+            counts[host] = counts.get(host, 0) + 1
+    return dict(sorted(counts.items()))

@@ -18,6 +18,7 @@ from rich.progress import (
 )
 
 from masterclass.organiser import docker as engine
+from masterclass.organiser import swarm
 from masterclass.organiser.api import HubAPI, server_state
 from masterclass.organiser.app import class_app, console, errors
 from masterclass.organiser.errors import ExitCode, OrganiserError, StackError, short
@@ -147,6 +148,9 @@ def warm_command(
             except StackError as e:
                 raise OrganiserError(str(e), ExitCode.NOGO) from e
             console.print(f"{image}: {what}")
+        if swarm.active(client):
+            # The pairs' servers run on the pair nodes: each must hold the current image.
+            swarm.warm_nodes(client, settings, console)
         if not start:
             console.print(f"Images ready in {time.monotonic() - began:.1f} s.")
             return
@@ -180,6 +184,9 @@ def warm_command(
                 f"{len(times)} of {len(pairs)} servers ready in {total:.1f} s (per server: "
                 f"median {statistics.median(times):.1f} s, slowest {max(times):.1f} s)."
             )
+        if swarm.active(client):
+            per_node = ", ".join(f"{h}: {n}" for h, n in swarm.spread(api).items())
+            console.print(f"Running pairs per node: {per_node or 'none'}.")
         if late:
             raise OrganiserError(
                 f"Not ready after {timeout:.0f} s: {', '.join(late)}. See `docker logs "
