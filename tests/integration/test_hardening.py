@@ -16,6 +16,7 @@ import sys
 import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -285,7 +286,7 @@ def masterclass_cli(stack: Stack, tmp_path, *args: str, token: str | None = None
         **stack.env,
         "MASTERCLASS_API_URL": f"{stack.url}/hub/api",
         "MASTERCLASS_CLASS_DIR": str(tmp_path / "class"),
-        "COLUMNS": "200",
+        "COLUMNS": "400",
     }
     env.pop("MASTERCLASS_CLASS_STATE", None)
     if token:
@@ -386,6 +387,36 @@ def test_cookies_last_a_class_day_and_are_samesite(stack, logins):
     hours = (login_cookie.expires - time.time()) / 3600
     print(f"FIGURE the login cookie expires after {hours:.1f} h")
     assert 23 < hours <= 24
+
+
+# -- finding 7: the exchange root after a release, memory limits in check ----------------
+
+FORMGRADER = "/services/formgrader/formgrader"
+
+
+def test_a_release_from_the_formgrader_keeps_the_exchange_root_closed(stack, logins):
+    tutor = Browser(stack)
+    assert tutor.login("tutor-01", logins["tutor-01"]).status_code == 302
+    assert tutor.http.get(FORMGRADER).status_code == 200
+    headers = tutor.xsrf_headers("/services/formgrader/")
+    for step in ("assign", "release"):
+        r = tutor.http.post(f"{FORMGRADER}/api/assignment/z-boson/{step}", headers=headers)
+        assert r.status_code == 200 and r.json()["success"], (step, r.text[:2000])
+    modes = stack.hub_exec("stat", "-c", "%a %n", EXCHANGE, f"{EXCHANGE}/{COURSE}/outbound/z-boson")
+    print(f"FIGURE exchange modes after a release from the formgrader: {modes.split()}")
+    assert modes.split()[0] == "755", modes
+
+
+def test_check_explains_the_memory_overcommit(stack, tmp_path):
+    checked = masterclass_cli(stack, tmp_path, "check", "--pairs", "3")
+    row = [line for line in checked.stdout.splitlines() if "memory limits" in line]
+    text = " ".join(checked.stdout.split())
+    print(f"FIGURE class check, memory limits: {row}")
+    assert row, checked.stdout + checked.stderr
+    meminfo = Path("/proc/meminfo").read_text().splitlines()
+    total_kib = int(next(x for x in meminfo if x.startswith("MemTotal")).split()[1])
+    if total_kib < 4 * 8 * 2**20:  # 3 pairs and the formgrader at 8G exceed this machine
+        assert "overcommitted, on purpose" in text and "MASTERCLASS_MEM_LIMIT=" in text, text
 
 
 # -- the login storm -------------------------------------------------------------------

@@ -174,3 +174,25 @@ def test_other_pairs_are_answered_while_a_bomb_is_refused(exchange):
         done.set()
         lister.join(30)
     assert latencies and max(latencies) < 0.5, sorted(latencies)[-5:]
+
+
+@pytest.mark.parametrize("before", [None, 0o777, 0o755])
+def test_a_release_leaves_the_exchange_root_closed(tmp_path, before):
+    """nbgrader's own release makes the root 0777; the course config names this one."""
+    from nbgrader.auth import Authenticator
+    from nbgrader.coursedir import CourseDirectory
+
+    from masterclass.grading.grader import DEFAULT_EXCHANGE
+    from masterclass.grading.nbexchange import ReleaseAssignment
+
+    root = tmp_path / "exchange"
+    if before is not None:
+        root.mkdir()
+        root.chmod(before)
+    release = ReleaseAssignment(coursedir=CourseDirectory(), authenticator=Authenticator())
+    release.root = str(root)
+    release.ensure_root()
+    assert root.stat().st_mode & 0o7777 == 0o755
+    assert (
+        DEFAULT_EXCHANGE["release_assignment"] == "masterclass.grading.nbexchange.ReleaseAssignment"
+    )

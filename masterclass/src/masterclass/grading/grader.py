@@ -56,15 +56,16 @@ COLUMNS = (
 )
 
 
-#: nbgrader's filesystem exchange, step by step (nbgrader.exchange.default).
+#: nbgrader's filesystem exchange, step by step (nbgrader.exchange.default); the release
+#: leaves the exchange root 0755 instead of 0777 (masterclass.grading.nbexchange).
 DEFAULT_EXCHANGE = {
-    "list": "ExchangeList",
-    "fetch_assignment": "ExchangeFetchAssignment",
-    "submit": "ExchangeSubmit",
-    "fetch_feedback": "ExchangeFetchFeedback",
-    "release_assignment": "ExchangeReleaseAssignment",
-    "release_feedback": "ExchangeReleaseFeedback",
-    "collect": "ExchangeCollect",
+    "list": "nbgrader.exchange.default.ExchangeList",
+    "fetch_assignment": "nbgrader.exchange.default.ExchangeFetchAssignment",
+    "submit": "nbgrader.exchange.default.ExchangeSubmit",
+    "fetch_feedback": "nbgrader.exchange.default.ExchangeFetchFeedback",
+    "release_assignment": "masterclass.grading.nbexchange.ReleaseAssignment",
+    "release_feedback": "nbgrader.exchange.default.ExchangeReleaseFeedback",
+    "collect": "nbgrader.exchange.default.ExchangeCollect",
 }
 
 
@@ -106,8 +107,7 @@ class Grader:
             "# The grader and the formgrader use nbgrader's own exchange on the exchange\n"
             "# volume; the image-wide config sends the pairs' steps to the exchange service.\n"
             + "".join(
-                f"c.ExchangeFactory.{step} = 'nbgrader.exchange.default.{cls}'\n"
-                for step, cls in DEFAULT_EXCHANGE.items()
+                f"c.ExchangeFactory.{step} = {cls!r}\n" for step, cls in DEFAULT_EXCHANGE.items()
             )
             + "load_subconfig('language_config.py')  # noqa: F821\n",
             encoding="utf-8",

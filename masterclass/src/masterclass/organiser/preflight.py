@@ -95,6 +95,47 @@ def memory_row(pairs: int, available_bytes: int, in_use_by_pairs: int = 0) -> Ro
     return Row("memory", GO if carry >= pairs else NOGO, f"{reason}; class: {pairs} pairs")
 
 
+def overcommit_row(pairs: int, limit_bytes: int, total_bytes: int) -> Row:
+    """The containers' memory limits against the machine's memory, and why an excess is safe.
+
+    Every pair's container and the formgrader get ``MASTERCLASS_MEM_LIMIT`` (8G), so
+    their limits add up to more than most servers have. That is deliberate: the limit
+    only stops a runaway notebook, while a pair really needs its measured peak. The
+    row says how far the limits overcommit the memory, how many containers could reach
+    their limit at the same time, and the limit that would rule the excess out.
+    Sizes in GiB, as Docker reads ``8G``.
+
+    >>> overcommit_row(3, 8 * 2**30, 24 * 2**30).status
+    'warn'
+    >>> overcommit_row(3, 5 * 2**30, 24 * 2**30).status
+    'go'
+    """
+    gib = 2**30
+    containers = pairs + 1  # the pairs and the formgrader, all with the same limit
+    limit, memory = limit_bytes / gib, total_bytes / gib
+    usable = memory - RESERVED_GB * 1e9 / gib
+    if containers * limit <= usable:
+        return Row(
+            "memory limits",
+            GO,
+            f"{containers} containers × {limit:g}G = {containers * limit:.0f} GiB of "
+            f"{memory:.0f} GiB: every container can reach its limit at once",
+        )
+    at_once = max(0, math.floor(usable / limit))
+    safe = math.floor(max(usable, 0) / containers * 10) / 10
+    return Row(
+        "memory limits",
+        WARN,
+        f"{pairs} pairs and the formgrader × {limit:g}G = {containers * limit:.0f} GiB against "
+        f"{memory:.0f} GiB ({containers * limit / memory:.1f}× overcommitted, on purpose): a "
+        f"pair needs its measured peak, {PAIR_PEAK_GB} GB, the limit only stops a runaway "
+        f"notebook. Only {at_once} containers could reach their limit at the same time; if "
+        "more grow that far, the kernel ends the largest process on the machine (usually "
+        "the kernel of the pair using the most; the others go on). To rule this out, set "
+        f"MASTERCLASS_MEM_LIMIT={safe:g}G or less",
+    )
+
+
 def cpu_row(pairs: int, cores: int) -> Row:
     carry = pairs_by_cpu(cores)
     reason = f"{cores} cores: {carry} pairs at {PAIRS_PER_CORE} pairs per core"

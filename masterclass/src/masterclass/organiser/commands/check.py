@@ -14,7 +14,7 @@ from masterclass.organiser import docker as engine
 from masterclass.organiser import preflight
 from masterclass.organiser.app import class_app, console, err_console, errors
 from masterclass.organiser.errors import ExitCode, OrganiserError, StackError
-from masterclass.organiser.settings import Settings
+from masterclass.organiser.settings import Settings, parse_size
 from masterclass.organiser.state import ROSTER_FILE, TOKEN_FILE, open_state, pairs, roster_from_text
 
 _STYLE = {preflight.GO: "green", preflight.WARN: "yellow", preflight.NOGO: "bold red"}
@@ -86,6 +86,8 @@ def preflight_rows(settings: Settings, count: int | None) -> list[preflight.Row]
     cores = preflight.cpu_cores()
     disk_path = docker_root if Path(docker_root).exists() else "/"
     rows.append(preflight.memory_row(count, available))
+    total = preflight.meminfo().get("MemTotal", 0)
+    rows.append(preflight.overcommit_row(count, parse_size(settings.mem_limit), total))
     rows.append(preflight.cpu_row(count, cores))
     rows.append(preflight.disk_row(count, disk_path))
     free = shutil.disk_usage(disk_path).free
@@ -112,7 +114,8 @@ def check_command(
 
     Checks that the Docker engine answers and both images are present; memory, CPU and
     disk against the number of pairs, and how many pairs this server can really carry
-    (sized with the measured peak of a training pair, 1.3 GB, not the 8 GB limit); the
+    (sized with the measured peak of a training pair, 1.3 GB, not the 8 GB limit); how
+    far the containers' memory limits overcommit the machine and why that is safe; the
     TLS certificate and its days left when the URL is https; and that the hub answers
     through MASTERCLASS_PUBLIC_URL, the address on the cards. Changes nothing.
 
