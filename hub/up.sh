@@ -4,7 +4,8 @@
 # 1. makes sure a Docker engine and Compose answer (.ci/ensure-docker installs
 #    Debian's packages when run as root on Debian/Ubuntu);
 # 2. builds the images if they are missing (`make images`);
-# 3. starts the stack with docker-compose;
+# 3. starts the stack with docker-compose and applies the firewall of the pairs'
+#    network (hub/firewall.sh, as root; again at every `make up`, e.g. after a reboot);
 # 4. creates the demo class (3 pairs, 1 tutor) if no class exists yet;
 # 5. waits until the hub answers (deadline MASTERCLASS_UP_TIMEOUT, default 180 s);
 # 6. for the demo class, releases the course's worksheets that are not released yet
@@ -46,6 +47,17 @@ if ! docker image inspect "$student" "$hub" >/dev/null 2>&1; then
 fi
 
 "${compose[@]}" up -d
+# The pairs reach the hub and nothing else (not this machine, not each other).
+spawn_net="${MASTERCLASS_SPAWN_NET:-198.18.213}"
+if [[ $EUID -eq 0 ]]; then
+    firewall=(hub/firewall.sh "$spawn_net")
+else
+    firewall=(sudo -n hub/firewall.sh "$spawn_net")
+fi
+if ! "${firewall[@]}" >/dev/null; then
+    echo "WARNING: the firewall of the pairs' network is NOT in place: code in a pair's" >&2
+    echo "container can reach this machine's services. Run as root: hub/firewall.sh $spawn_net" >&2
+fi
 # The deadline starts now: building the images above may take minutes on a fresh machine.
 deadline=$((SECONDS + ${MASTERCLASS_UP_TIMEOUT:-180}))
 

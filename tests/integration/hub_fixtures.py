@@ -30,6 +30,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_spawn_net() -> str:
+    """Three octets for a stack's spawn network (``MASTERCLASS_SPAWN_NET``), unused on this engine.
+
+    Test stacks run side by side, so each gets its own /24 from 198.19.0.0/16 (the half of
+    the benchmarking range that ``make up``'s default, 198.18.213, is not in).
+    """
+    import ipaddress
+    import random
+
+    listed = subprocess.run(
+        ["docker", "network", "ls", "-q"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    used = set()
+    if listed:
+        inspected = subprocess.run(
+            ["docker", "network", "inspect", *listed], capture_output=True, text=True
+        )
+        for network in json.loads(inspected.stdout or "[]"):
+            for config in (network.get("IPAM") or {}).get("Config") or []:
+                if config.get("Subnet"):
+                    used.add(ipaddress.ip_network(config["Subnet"], strict=False))
+    for third in random.sample(range(256), 256):
+        candidate = ipaddress.ip_network(f"198.19.{third}.0/24")
+        if not any(candidate.overlaps(u) for u in used):
+            return f"198.19.{third}"
+    raise RuntimeError("no free /24 left in 198.19.0.0/16 for a test stack's spawn network")
+
+
 def wait_until(check, timeout: float, what: str, explain=lambda: "", interval: float = 1.0):
     """Call ``check()`` until it returns something truthy; at the deadline, raise with the logs.
 
@@ -70,6 +98,7 @@ class Stack:
             "MASTERCLASS_PREFIX": self.prefix,
             "MASTERCLASS_PORT": str(self.port),
             "MASTERCLASS_PUBLIC_URL": self.url,
+            "MASTERCLASS_SPAWN_NET": free_spawn_net(),
             **env,
         }
         self.hub = f"{self.prefix}-hub"

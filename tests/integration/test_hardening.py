@@ -1,15 +1,17 @@
 """Hardening from an outside probe (issue 15), each finding probed the way it was found.
 
 From inside a pair's real container (``docker exec`` as the pair's own user, like a
-notebook cell) or with real HTTP against the real stack. One compose stack for the
-module with the demo class; pair-01 is the curious pupil, pair-02 its neighbour.
-The figures go to docs/operations.md (pytest ``-s`` prints each ``FIGURE``).
+notebook cell) or with real HTTP against the real stack. One stack for the module,
+started by hub/up.sh as `make up` starts it (so with its firewall), with the demo class;
+pair-01 is the curious pupil, pair-02 its neighbour. The figures go to
+docs/operations.md (pytest ``-s`` prints each ``FIGURE``).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import socket
 import statistics
 import subprocess
 import sys
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hub_fixtures import Browser, Stack
+from hub_fixtures import ROOT, Browser, Stack, free_port, wait_until
 
 pytestmark = pytest.mark.docker
 
@@ -28,9 +30,26 @@ COURSE = "masterclass"  # hub/course/course.toml
 EXCHANGE = "/srv/nbgrader/exchange"
 
 
+class MadeUp(Stack):
+    """A stack started by hub/up.sh, as `make up` starts it; its firewall taken away after."""
+
+    def up(self) -> None:
+        run = subprocess.run(
+            ["bash", str(ROOT / "hub" / "up.sh")],
+            cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+        assert run.returncode == 0, f"{run.stdout}\n{run.stderr}\n{self.explain()}"
+        self.output = run.stdout + run.stderr
+
+    def down(self) -> None:
+        super().down()
+        net = self.env["MASTERCLASS_SPAWN_NET"]
+        subprocess.run([str(ROOT / "hub" / "firewall.sh"), "--remove", net], check=False)
+
+
 @pytest.fixture(scope="module")
 def stack(hub_image, student_image, request):
-    with Stack().running(request) as s:
+    with MadeUp().running(request) as s:
         yield s
 
 
@@ -181,6 +200,82 @@ def test_a_compressed_bomb_is_refused_quickly_and_says_why_while_others_list(sta
     # nothing of the refused uploads stays in the exchange
     inbound = stack.hub_exec("ls", "-A", f"{EXCHANGE}/{COURSE}/inbound")
     assert inbound.split() == []
+
+
+# -- finding 1: the host behind the pairs' network -------------------------------------
+
+#: What a pair's code reaches: "open" (connected), or why not; "http" GETs the address.
+REACH = """
+import json, socket, sys, urllib.request
+def reach(host, port, http=False):
+    if http:
+        try:
+            return urllib.request.urlopen(f"http://{host}:{port}/", timeout=3).status
+        except Exception as e:
+            return type(e).__name__
+    s = socket.socket()
+    s.settimeout(3)
+    try:
+        s.connect((host, port))
+        return "open"
+    except OSError as e:
+        return type(e).__name__
+    finally:
+        s.close()
+targets = json.loads(sys.argv[1])
+print(json.dumps({name: reach(*target) for name, target in targets.items()}))
+"""
+
+
+def host_address() -> str:
+    """This machine's address on its default route (what a pair might try next)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("192.0.2.1", 9))  # no packet is sent: only the route is looked up
+        return s.getsockname()[0]
+
+
+def test_a_pair_reaches_the_hub_and_nothing_else(stack, pairs):
+    net = stack.env["MASTERCLASS_SPAWN_NET"]
+    gateway = f"{net}.1"
+    # this machine serves HTTP on the spawn network's gateway and on all its addresses
+    on_gateway, on_all = free_port(), free_port()
+    servers = [
+        subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", bind],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for port, bind in ((on_gateway, gateway), (on_all, "0.0.0.0"))
+    ]  # fmt: skip
+    # and pair-02's own code listens on a port of its container
+    stack.docker("exec", "-d", stack.container("pair-02"), "python3", "-m", "http.server", "9999")
+    pair02 = spawn_address(stack, stack.container("pair-02"))
+    formgrader = spawn_address(stack, f"{stack.prefix}-formgrader")
+    try:
+        wait_until(lambda: httpx.get(f"http://{gateway}:{on_gateway}/").status_code == 200, 30,
+                   "the listener on the gateway")  # fmt: skip
+        targets = {
+            "hub proxy": ["hub", 8000],
+            "hub API": ["hub", 8081],
+            "host, gateway": [gateway, on_gateway, True],
+            "host, all addresses": [gateway, on_all, True],
+            "host, its own address": [host_address(), on_all, True],
+            "host, ssh": [gateway, 22],
+            "proxy API": ["hub", 8001],
+            "formgrader": [formgrader, 8888],
+            "pair-02's server": [pair02, 8888],
+            "pair-02's own listener": [pair02, 9999],
+        }
+        out = in_pair(stack, "pair-01", REACH, 120, args=[json.dumps(targets)])
+    finally:
+        for server in servers:
+            server.kill()
+    print(f"FIGURE reachable from pair-01 ({net}.0/24): {out}")
+    assert out.pop("hub proxy") == "open" and out.pop("hub API") == "open", out
+    assert not [name for name, seen in out.items() if seen in ("open", 200)], out
+    # the hub still reaches the pairs' servers, and a pair its own through the proxy
+    pairs["pair-02"].wait_ready("pair-02", timeout=60)
+    # make up applied it; applying it again changes nothing
+    again = subprocess.run([str(ROOT / "hub" / "firewall.sh"), net], capture_output=True,
+                           text=True, check=True)  # fmt: skip
+    assert again.stdout.strip() == "unchanged"
 
 
 # -- finding 4: honest client addresses ------------------------------------------------
@@ -399,7 +494,8 @@ def test_a_release_from_the_formgrader_keeps_the_exchange_root_closed(stack, log
     assert tutor.login("tutor-01", logins["tutor-01"]).status_code == 302
     assert tutor.http.get(FORMGRADER).status_code == 200
     headers = tutor.xsrf_headers("/services/formgrader/")
-    for step in ("assign", "release"):
+    # (make up released the worksheet already: the tutor releases it anew)
+    for step in ("assign", "unrelease", "release"):
         r = tutor.http.post(f"{FORMGRADER}/api/assignment/z-boson/{step}", headers=headers)
         assert r.status_code == 200 and r.json()["success"], (step, r.text[:2000])
     modes = stack.hub_exec("stat", "-c", "%a %n", EXCHANGE, f"{EXCHANGE}/{COURSE}/outbound/z-boson")
