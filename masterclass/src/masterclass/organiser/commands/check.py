@@ -11,7 +11,7 @@ from rich.table import Table
 
 from masterclass.names import MAX_PAIRS
 from masterclass.organiser import docker as engine
-from masterclass.organiser import preflight
+from masterclass.organiser import preflight, swarm
 from masterclass.organiser.app import class_app, console, err_console, errors
 from masterclass.organiser.errors import ExitCode, OrganiserError, StackError
 from masterclass.organiser.settings import Settings, parse_size
@@ -92,6 +92,9 @@ def preflight_rows(settings: Settings, count: int | None) -> list[preflight.Row]
     rows.append(preflight.disk_row(count, disk_path))
     free = shutil.disk_usage(disk_path).free
     rows.append(preflight.capacity_row(count, available, cores, free))
+    if client is not None and swarm.active(client):
+        # On a swarm the pairs run on the worker nodes: their capacity, and nodes not ready.
+        rows.extend(swarm.preflight_rows(settings, client, count))
     rows.append(preflight.tls_row(settings.public_url))
     rows.append(preflight.hub_row(settings.public_url))
     return rows
