@@ -26,6 +26,8 @@ class EventStream:
         self._client, self._url, self._request = client, url, request
         self._stop = threading.Event()
         self._response: httpx.Response | None = None
+        #: When the event being checked arrived (time.monotonic()).
+        self.arrived = 0.0
         self._opened = threading.Event()
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
@@ -73,6 +75,7 @@ class EventStream:
             except ValueError:
                 parsed = data
             seen.append(event)
+            self.arrived = arrived  # for a check that wants to know when this event came
             if check(event, parsed):
                 return arrived, event, parsed
         raise AssertionError(f"no matching event within {timeout:.0f}s (seen: {seen[-20:]})")

@@ -416,7 +416,7 @@ def test_30_pairs_post_within_5_s_and_3_boards_show_all_of_them(
             if event == "board":
                 for row in data["rows"]:
                     if row["test_events"] == 10 and row["name"] not in seen:
-                        seen[row["name"]] = time.monotonic()
+                        seen[row["name"]] = stream.arrived
                         stored = datetime.fromisoformat(row["received"]).timestamp()
                         in_service[row["name"]] = data["sent"] - stored
             return len(seen) == 30
