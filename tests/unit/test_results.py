@@ -6,7 +6,14 @@ import json
 
 import pytest
 
-from masterclass import Overview, augment_events, load_events, set_random_seeds
+from masterclass import (
+    Overview,
+    augment_events,
+    load_events,
+    set_random_seeds,
+    show_efficiency,
+    split_events_random,
+)
 from masterclass.toolkit.plots import calculate_prediction_accuracy
 from masterclass.toolkit.results import read_results, record, results_path
 
@@ -69,3 +76,25 @@ def test_an_unwritable_place_does_not_disturb_the_pair(monkeypatch, tmp_path):
     blocker.write_text("x")
     monkeypatch.setenv("MASTERCLASS_RESULTS_FILE", str(blocker / "sub" / "results.json"))
     record(epochs=1)  # must not raise
+
+
+def test_the_measurement_records_counts_efficiencies_and_the_split(results_file):
+    set_random_seeds(3)
+    events = load_events()
+    events_tv, events_test = split_events_random(events, fraction_first_block=0.5)
+    split_events_random(events_tv, fraction_first_block=0.7)  # not the pair's choice
+    predicted = [
+        e.with_prediction(e.category, {c: float(c == e.category) for c in "qemt"})
+        for e in events_test
+    ]
+    efficiency = show_efficiency(events_test, predicted)
+    overview = Overview()
+    overview.add_entry("Netz", predicted)
+    overview.add_entry("korrigiert", predicted, efficiency=efficiency)
+    results = read_results(results_file)
+    assert results["fraction_first_block"] == 0.5
+    counts = {c: sum(e.category == c for e in events_test) for c in "qemt"}
+    assert results["measured_counts"] == counts
+    assert results["efficiencies"] == {"q": 1.0, "e": 1.0, "m": 1.0, "t": 1.0}
+    assert results["validation_confusion"][1][1] == counts["e"]
+    assert results["corrected_counts"] == pytest.approx(counts)

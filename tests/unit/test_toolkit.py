@@ -19,10 +19,12 @@ from masterclass import (
     messages,
     set_language,
     set_random_seeds,
+    show_efficiency,
     show_only_one_category,
     split_events_random,
 )
 from masterclass.toolkit.augment import parse_factors
+from masterclass.toolkit.efficiency import Efficiency
 from masterclass.toolkit.overview import visible_branching_ratios
 from masterclass.toolkit.plots import (
     calculate_prediction_accuracy,
@@ -46,6 +48,7 @@ WORKSHEET_NAMES = {
     "filter_by_category",
     "show_only_one_category",
     "set_random_seeds",
+    "show_efficiency",
 }
 
 
@@ -397,3 +400,58 @@ def test_dir_lists_the_lazy_names():
     assert "MLModel" in dir(masterclass)
     with pytest.raises(AttributeError):
         masterclass.does_not_exist  # noqa: B018
+
+
+# -- efficiency and the corrected measurement --------------------------------
+
+
+def test_show_efficiency_gives_row_percentages_and_the_diagonal(events, capsys):
+    sample = filter_by_category(events, "e")[:4] + filter_by_category(events, "q")[:6]
+    guesses = ["e", "e", "q", "t"] + ["q"] * 6
+    efficiency = show_efficiency(sample, predicted_copy(sample, guesses))
+    assert efficiency["e"] == pytest.approx(0.5)
+    assert efficiency.shares[1].tolist() == pytest.approx([0.25, 0.5, 0.0, 0.25])
+    assert "Effizienz (die Diagonale)" in capsys.readouterr().out
+    assert repr(efficiency).startswith("Efficiency(q=100.0 %, e=50.0 %")
+
+
+def test_correction_undoes_known_mix_ups_in_both_directions():
+    # Rows: true q, e, m, t. The network loses half the electrons to q and takes
+    # 2 % of the quarks for muons.
+    efficiency = Efficiency(
+        np.array([[98, 0, 2, 0], [50, 50, 0, 0], [0, 0, 100, 0], [0, 0, 0, 100]])
+    )
+    true = {"q": 500, "e": 20, "m": 25, "t": 30}
+    measured = {
+        "q": 0.98 * 500 + 0.5 * 20,
+        "e": 0.5 * 20,
+        "m": 0.02 * 500 + 25,
+        "t": 30,
+    }
+    corrected = efficiency.correct(measured)
+    assert corrected == pytest.approx(true)
+
+
+def test_correction_needs_every_category_in_the_validation(events):
+    efficiency = Efficiency(np.array([[9, 1, 0, 0], [0, 3, 0, 0], [0, 0, 0, 0], [0, 0, 0, 2]]))
+    assert efficiency["m"] is None
+    with pytest.raises(StudentError, match="kein Ereignis der Kategorie 'm'"):
+        efficiency.correct({"q": 10, "e": 3, "m": 0, "t": 2})
+    never_t = Efficiency(np.array([[9, 1, 0, 0], [0, 3, 0, 0], [0, 0, 4, 0], [0, 0, 2, 0]]))
+    with pytest.raises(StudentError, match="zurückrechnen"):
+        never_t.correct({"q": 10, "e": 3, "m": 6, "t": 0})
+
+
+def test_overview_counts_a_prediction_corrected(events):
+    sample = events[:40]
+    predicted = predicted_copy(sample, ["q"] * 40)
+    efficiency = Efficiency(np.diag([10, 10, 10, 10]))
+    overview = Overview()
+    overview.add_entry("Netz", predicted)
+    overview.add_entry("korrigiert", predicted, efficiency=efficiency)
+    assert overview.entries[1][1] == pytest.approx({"q": 40.0, "e": 0.0, "m": 0.0, "t": 0.0})
+    assert "40.0 (100.0 %)" in overview.to_text()
+    with pytest.raises(StudentError, match="nur die Vorhersage des Netzes"):
+        overview.add_entry("falsch", sample, efficiency=efficiency)
+    with pytest.raises(StudentError, match="muss von show_efficiency kommen"):
+        overview.add_entry("falsch", predicted, efficiency={"q": 1.0})

@@ -25,6 +25,7 @@ _EXPORTS = {
     "show_confusion_matrix": "masterclass.toolkit.plots",
     "calculate_prediction_accuracy": "masterclass.toolkit.plots",
     "show_false_predictions": "masterclass.toolkit.plots",
+    "show_efficiency": "masterclass.toolkit.efficiency",
     "set_random_seeds": "masterclass.toolkit.runtime",
     "set_language": "masterclass.messages",
     "StudentError": "masterclass.messages",

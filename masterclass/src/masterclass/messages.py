@@ -18,7 +18,7 @@ Examples
 >>> text("categories.m", language="en")
 'muons'
 >>> text("errors.positive_int", language="de", name="count", value=0)
-'count muss eine ganze Zahl ab 1 sein, du hast 0 eingegeben.'
+'count muss eine ganze Zahl ab 1 sein, ihr habt 0 eingegeben.'
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ class StudentError(ValueError):
     Examples
     --------
     >>> print(StudentError("epochs", value=0))  # doctest: +ELLIPSIS
-    count_epochs muss eine ganze Zahl ab 1 sein, du hast 0 eingegeben. ...
+    count_epochs muss eine ganze Zahl ab 1 sein, ihr habt 0 eingegeben. ...
     """
 
     def __init__(self, key: str, **values: object) -> None:

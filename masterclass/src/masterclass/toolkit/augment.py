@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from masterclass.data import CATEGORIES
 from masterclass.messages import StudentError
+from masterclass.names import CATEGORIES
 from masterclass.toolkit.events import Event, check_eventlist
 from masterclass.toolkit.results import record
 from masterclass.toolkit.runtime import rng

@@ -14,12 +14,13 @@ Examples
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 import numpy as np
 
-from masterclass.data import CATEGORIES
 from masterclass.messages import StudentError, text
+from masterclass.names import CATEGORIES
 
 
 def pyplot():
@@ -27,6 +28,15 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def in_jupyter() -> bool:
+    """True in a Jupyter kernel, where tables are shown as HTML."""
+    shell = sys.modules.get("IPython")
+    if shell is None:
+        return False
+    ipython = shell.get_ipython()
+    return ipython is not None and type(ipython).__name__ == "ZMQInteractiveShell"
 
 
 def category_name(category: str, language: str | None = None) -> str:

@@ -11,11 +11,17 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from masterclass.data import CATEGORIES, DataError, open_store
+from masterclass.data import DataError, open_store
 from masterclass.messages import StudentError
+from masterclass.names import CATEGORIES
 from masterclass.toolkit.display import check_count, show_events
 from masterclass.toolkit.render import render
+from masterclass.toolkit.results import record
 from masterclass.toolkit.runtime import rng
+
+#: How many events the last :func:`load_events` gave. A split of all of them is the
+#: pair's choice of ``fraction_first_block``, which is recorded for the class board.
+_loaded_count: int | None = None
 
 
 class Event:
@@ -182,17 +188,20 @@ def load_events() -> list[Event]:
     >>> events[0]
     Event('e5293_10479.png', category='e')
     """
+    global _loaded_count
     try:
         store = open_store()
     except DataError as error:
         raise StudentError("data_missing", detail=str(error)) from None
     images = store.images
-    return [
+    events = [
         Event(filename, images[index], category)
         for index, (filename, category) in enumerate(
             zip(store.filenames, store.categories, strict=True)
         )
     ]
+    _loaded_count = len(events)
+    return events
 
 
 def split_events_random(
@@ -229,6 +238,10 @@ def split_events_random(
     order = rng().permutation(len(events))
     first = [events[i] for i in order[:count_first]]
     second = [events[i] for i in order[count_first:]]
+    if len(events) == _loaded_count and not any(
+        event.is_transformed or event.probabilities is not None for event in events
+    ):
+        record(fraction_first_block=fraction)
     return first, second
 
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from masterclass.data import CATEGORIES
 from masterclass.messages import StudentError, text
+from masterclass.names import CATEGORIES
 from masterclass.toolkit.events import Event, check_eventlist
 from masterclass.toolkit.plots import plot_learning_curve
 from masterclass.toolkit.render import IMAGE_SIZE, inverse_transforms

@@ -8,13 +8,13 @@ branching ratios are the partial widths renormalised over the visible channels.
 from __future__ import annotations
 
 import html
-import sys
 from collections.abc import Sequence
 
-from masterclass.data import CATEGORIES
 from masterclass.messages import StudentError, text
+from masterclass.names import CATEGORIES
 from masterclass.standard_model import visible_branching_ratios
-from masterclass.toolkit.display import category_name
+from masterclass.toolkit.display import category_name, in_jupyter
+from masterclass.toolkit.efficiency import Efficiency
 from masterclass.toolkit.events import Event, check_eventlist, count_by_category
 from masterclass.toolkit.results import record
 
@@ -28,8 +28,8 @@ class Overview:
     >>> overview = Overview()
     >>> overview.add_entry("Alle Events", load_events())
     >>> overview.show()
-    Kategorie       Alle Events   Standardmodell
-    --------------  ------------  --------------
+    Kategorie       Alle Events   Standardmodell (PDG)
+    --------------  ------------  --------------------
     q (Quarks)      539 (86.7 %)  87.4 %
     e (Elektronen)  23 (3.7 %)    4.2 %
     m (Myonen)      32 (5.1 %)    4.2 %
@@ -38,9 +38,15 @@ class Overview:
     """
 
     def __init__(self) -> None:
-        self._entries: list[tuple[str, dict[str, int]]] = []
+        self._entries: list[tuple[str, dict[str, float]]] = []
 
-    def add_entry(self, name: str, eventlist: Sequence[Event], overwrite: bool = False) -> None:
+    def add_entry(
+        self,
+        name: str,
+        eventlist: Sequence[Event],
+        overwrite: bool = False,
+        efficiency: Efficiency | None = None,
+    ) -> None:
         """Add a column *name* that counts the events of *eventlist* per category.
 
         Parameters
@@ -51,15 +57,43 @@ class Overview:
             The events to count.
         overwrite : bool
             Replace an existing column of the same name instead of refusing.
+        efficiency : Efficiency, optional
+            From :func:`~masterclass.toolkit.efficiency.show_efficiency`: count the
+            network's prediction *eventlist* corrected for its mix-ups, that is, the true
+            counts that would have given these predicted counts.
+
+        Examples
+        --------
+        >>> from masterclass import *
+        >>> events = load_events()
+        >>> always_q = [e.with_prediction("q", dict(q=1.0, e=0.0, m=0.0, t=0.0)) for e in events]
+        >>> overview = Overview()
+        >>> overview.add_entry("Netz", always_q)
+        >>> overview.entries
+        [('Netz', {'q': 622, 'e': 0, 'm': 0, 't': 0})]
         """
         if not isinstance(name, str) or not name.strip():
             raise StudentError("entry_name")
         events = check_eventlist(eventlist)
-        counts = count_by_category(events)
-        if all(event.probabilities is not None for event in events):
-            total = len(events)
+        counts: dict[str, float] = count_by_category(events)
+        predicted = all(event.probabilities is not None for event in events)
+        total = len(events)
+        if efficiency is not None:
+            if not isinstance(efficiency, Efficiency):
+                raise StudentError("not_an_efficiency", kind=type(efficiency).__name__)
+            if not predicted:
+                raise StudentError("correct_needs_prediction")
+            counts = efficiency.correct(counts)
+            corrected = sum(counts.values())
             record(
-                measured_ratios={c: counts[c] / total for c in CATEGORIES}, measured_events=total
+                corrected_counts=counts,
+                corrected_ratios={c: counts[c] / corrected if corrected else 0.0 for c in counts},
+            )
+        elif predicted:
+            record(
+                measured_counts=counts,
+                measured_ratios={c: counts[c] / total for c in CATEGORIES},
+                measured_events=total,
             )
         for position, (existing, _) in enumerate(self._entries):
             if existing == name:
@@ -80,7 +114,7 @@ class Overview:
         del self._entries[index]
 
     @property
-    def entries(self) -> list[tuple[str, dict[str, int]]]:
+    def entries(self) -> list[tuple[str, dict[str, float]]]:
         """The columns as ``(name, counts per category)``, in order."""
         return [(name, dict(counts)) for name, counts in self._entries]
 
@@ -98,12 +132,12 @@ class Overview:
             for _, counts in self._entries:
                 total = sum(counts.values())
                 share = counts[category] / total if total else 0.0
-                row.append(f"{counts[category]} ({100 * share:.1f} %)")
+                row.append(f"{_count(counts[category])} ({100 * share:.1f} %)")
             if show_theory:
                 row.append(f"{100 * ratios[category]:.1f} %")
             rows.append(row)
         total_row = [text("overview.total")]
-        total_row += [f"{sum(counts.values())}" for _, counts in self._entries]
+        total_row += [_count(sum(counts.values())) for _, counts in self._entries]
         if show_theory:
             total_row.append("100.0 %")
         rows.append(total_row)
@@ -149,7 +183,7 @@ class Overview:
         """
         if not self._entries and not show_theory:
             raise StudentError("empty_list", name="overview")
-        if _in_jupyter():
+        if in_jupyter():
             from IPython.display import HTML, display
 
             display(HTML(self.to_html(show_theory)))
@@ -157,9 +191,6 @@ class Overview:
             print(self.to_text(show_theory))
 
 
-def _in_jupyter() -> bool:
-    shell = sys.modules.get("IPython")
-    if shell is None:
-        return False
-    ipython = shell.get_ipython()
-    return ipython is not None and type(ipython).__name__ == "ZMQInteractiveShell"
+def _count(value: float) -> str:
+    """A count as the table shows it: whole numbers as they are, corrected ones to 0.1."""
+    return str(value) if isinstance(value, int) else f"{value:.1f}"

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from masterclass.data import CATEGORIES
 from masterclass.messages import StudentError, text
+from masterclass.names import CATEGORIES
 from masterclass.toolkit.display import check_count, pyplot, show_events
 from masterclass.toolkit.events import Event, check_eventlist
 from masterclass.toolkit.results import record
