@@ -56,11 +56,18 @@ LANGS = ("de", "en")
 NOTEBOOKS = {
     "jupyter.nbsrc": ("jupyter", "jupyter", ()),
     "z_boson.nbsrc": ("z-boson", "z_boson", ()),
-    "minimal.nbsrc": ("minimal", "minimal", ()),
+    "extras.nbsrc": ("extras", "extras", ()),
     "human_vs_machine.nbsrc": ("human-vs-machine", "human_vs_machine", ("sortgame.py",)),
 }
 
-SHEETS = ("branching_ratios", "code_structure", "tasks")
+SHEETS = (
+    "branching_ratios",
+    "code_structure",
+    "tasks",
+    "event_display",
+    "discussion",
+    "human_vs_machine",
+)
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
