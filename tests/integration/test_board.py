@@ -150,7 +150,9 @@ def worked(stack, pairs, projector, tmp_path_factory) -> dict[str, float]:
         with screenshot_on_failure(projector, shots, f"row-{user}"):
             expect(projector.locator(f'#rows tr[data-row="{user}"]')).to_be_visible(timeout=2000)
         latency[user] = time.monotonic() - done
-        # The overview cell: the measured shares (the pupils' sheet) follow.
+        # The efficiency cell (section 12), then the ratios cell: the measured shares (the
+        # pupils' sheet) and the correction follow.
+        pair.run("efficiency = show_efficiency(val, m.predict(val))")
         pair.run('overview = Overview()\noverview.add_entry("Test (Netz)", pred, overwrite=True)')
     return latency
 

@@ -353,3 +353,23 @@ def test_the_vendored_files_are_the_pinned_ones():
     for path in ("board.js", "board.css", "../templates/board.html"):
         text = (static / path).read_text()
         assert "http://" not in text and "https://" not in text and "//cdn" not in text, path
+
+
+def test_the_board_corrects_as_the_pupils_notebook_does():
+    """Same validation matrix, same counts: the board's shares are the toolkit's (task 5b)."""
+    import numpy as np
+
+    from masterclass.toolkit.efficiency import Efficiency
+
+    measured = {"q": 372, "e": 19, "m": 22, "t": 22}
+    for validation in (VALIDATION, [[60, 2, 0, 3], [1, 4, 0, 1], [0, 0, 5, 0], [2, 0, 1, 3]]):
+        notebook = Efficiency(np.array(validation)).correct(measured)
+        total = sum(notebook.values())
+        counts, _ = physics.corrected_counts(validation, [measured[c] for c in "qemt"])
+        assert [n / sum(counts) for n in counts] == pytest.approx(
+            [notebook[c] / total for c in "qemt"], abs=1e-9
+        )
+    # Nearly singular: both refuse.
+    shaky = [[5000, 5000, 0, 0], [4999, 5001, 0, 0], [0, 0, 5, 0], [0, 0, 0, 5]]
+    assert physics.corrected_counts(shaky, [100.0, 100.0, 5.0, 5.0]) is None
+    assert np.linalg.cond(Efficiency(np.array(shaky)).shares) > 1e4

@@ -27,6 +27,9 @@ from masterclass.standard_model import visible_branching_ratios
 
 #: The central share of pairs the spread covers (like ±1σ of a normal distribution).
 SPREAD = 0.68
+#: Beyond this condition number the correction would blow up the counts' noise (the same
+#: limit as the toolkit's ``Efficiency.correct``, so board and notebook refuse alike).
+MAX_CONDITION = 1e4
 
 
 def binomial_error(share: float, events: int) -> float:
@@ -90,20 +93,31 @@ def migration(validation_confusion: list[list[int]]) -> list[list[float]] | None
     return [[validation_confusion[i][j] / totals[i] for i in range(size)] for j in range(size)]
 
 
+def condition(matrix: list[list[float]], undo: list[list[float]]) -> float:
+    """The condition number of *matrix* (1-norm), given its inverse *undo*."""
+
+    def norm(m):
+        return max(sum(abs(m[i][j]) for i in range(len(m))) for j in range(len(m)))
+
+    return norm(matrix) * norm(undo)
+
+
 def corrected_counts(validation_confusion, observed: list[float]) -> tuple[list, list] | None:
     """The true counts that explain the *observed* counts, and their errors; None if impossible.
 
     Solves ``M · true = observed`` with the migration matrix ``M`` of the validation set
-    (the OPAL masterclass's efficiency matrix). Each observed count fluctuates like a
-    Poisson count, so ``σ²(true_i) = Σ_j (M⁻¹)_ij² · observed_j``; the statistical
-    uncertainty of ``M`` itself is left out (the validation set is large).
+    (the OPAL masterclass's efficiency matrix), as the toolkit's ``Efficiency.correct``
+    does: counts below zero (a fluctuation of small numbers) become zero, and a matrix
+    too close to singular is refused. Each observed count fluctuates like a Poisson
+    count, so ``σ²(true_i) = Σ_j (M⁻¹)_ij² · observed_j``; the statistical uncertainty of
+    ``M`` itself is left out.
     """
     matrix = migration(validation_confusion)
     undo = inverse(matrix) if matrix is not None else None
-    if undo is None:
+    if undo is None or condition(matrix, undo) > MAX_CONDITION:
         return None
     size = len(CHANNELS)
-    counts = [sum(undo[i][j] * observed[j] for j in range(size)) for i in range(size)]
+    counts = [max(0.0, sum(undo[i][j] * observed[j] for j in range(size))) for i in range(size)]
     errors = [
         math.sqrt(sum(undo[i][j] ** 2 * max(observed[j], 0.0) for j in range(size)))
         for i in range(size)
@@ -165,11 +179,13 @@ def derive_row(result: dict) -> dict:
             solved = corrected_counts(validation, [shares[c] * events for c in CHANNELS])
             if solved is not None:
                 counts, errors = solved
-                row["correction"] = "done"
-                row["corrected"] = {c: n / events for c, n in zip(CHANNELS, counts, strict=True)}
-                row["corrected_errors"] = {
-                    c: e / events for c, e in zip(CHANNELS, errors, strict=True)
-                }
+                total = sum(counts)
+                if total > 0:
+                    row["correction"] = "done"
+                    row["corrected"] = dict(zip(CHANNELS, (n / total for n in counts), strict=True))
+                    row["corrected_errors"] = dict(
+                        zip(CHANNELS, (e / total for e in errors), strict=True)
+                    )
     return _rounded(row)
 
 

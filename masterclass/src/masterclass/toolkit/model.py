@@ -21,7 +21,7 @@ from masterclass.names import CATEGORIES
 from masterclass.toolkit.events import Event, check_eventlist
 from masterclass.toolkit.plots import plot_learning_curve
 from masterclass.toolkit.render import IMAGE_SIZE, inverse_transforms
-from masterclass.toolkit.results import record, results_path
+from masterclass.toolkit.results import record
 from masterclass.toolkit.runtime import configure_tensorflow_threads, current_seed, rng
 
 # Hide TensorFlow's start-up chatter about CPU instructions; pairs cannot act on it.
@@ -300,21 +300,13 @@ class MLModel:
             epochs=done + int(count_epochs),
             training_images=len(self._training),
             validation_accuracy=(self._runs[-1].val_accuracy or [None])[-1],
-            validation_confusion=self._validation_confusion(),
+            # A new training makes the last efficiency table stale; show_efficiency records
+            # the new one (the results board corrects with it, docs/board.md).
+            validation_confusion=None,
         )
         if show_time:
             seconds = time.perf_counter() - started
             print(text("model.training_done", epochs=count_epochs, seconds=seconds))
-
-    def _validation_confusion(self) -> list[list[int]] | None:
-        """The confusion matrix on the validation events, for the results board's efficiency
-        correction (docs/board.md); one extra pass (about 2 s), only where results are recorded.
-        """
-        if not self._validation or results_path() is None:
-            return None
-        from masterclass.toolkit.plots import confusion_matrix
-
-        return confusion_matrix(self._validation, self.predict(self._validation)).tolist()
 
     def show_learning_curve(self, show_accuracy: bool = True, show_loss: bool = False) -> None:
         """Plot accuracy (and/or loss) per epoch for training and validation, all runs together."""
