@@ -1,7 +1,8 @@
 """The worksheet's solution path, written out once for both tiers of tests.
 
-These are the student API calls from loading the events through the split, augmentation
-and training to the evaluation, using the names the worksheet uses (``ev``, ``tv``,
+These are the student API calls from loading the events through the splits (test, then
+training and validation), the augmentation of the training part only, and the training
+to the evaluation, as the worksheet does them since issue 19, using the names the worksheet uses (``ev``, ``tv``,
 ``test``, ``aug``, ``train``, ``val``, ``m``, ``pred``). The image and hub tests run the
 text in a container and in a pair's kernel. The unit tests run it in-process with
 :func:`run` and carry on with its names.
@@ -16,11 +17,11 @@ _START = "from masterclass import *\nset_random_seeds({seed})\n"
 _LOAD = "ev = load_events()\n"
 _PREPARE = """\
 tv, test = split_events_random(ev, fraction_first_block=0.3)
-aug = augment_events(tv, {factors})
-train, val = split_events_random(aug, fraction_first_block=0.8)
+train, val = split_events_random(tv, fraction_first_block=0.8)
+aug = augment_events(train, {factors})
 m = MLModel()
 m.load_structure_default()
-m.load_training_eventlist(train)
+m.load_training_eventlist(aug)
 m.load_validation_eventlist(val)
 """
 _TRAIN = "m.train(count_epochs={epochs})\n"
