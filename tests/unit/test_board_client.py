@@ -12,7 +12,7 @@ import socket
 import time
 
 import pytest
-from test_board import ROUND, result
+from test_board_parts import ROUND, result
 from test_board_service import Running
 
 from masterclass.board import client

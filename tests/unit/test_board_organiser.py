@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 
-from test_board import result
+from test_board_parts import result
 from typer.testing import CliRunner
 
 from masterclass.board.store import Store

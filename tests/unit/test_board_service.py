@@ -18,7 +18,7 @@ import time
 import httpx
 import pytest
 from sse_client import EventStream
-from test_board import result
+from test_board_parts import result
 
 from masterclass.board import service
 from masterclass.board.schema import MAX_BODY

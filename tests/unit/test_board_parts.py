@@ -17,7 +17,7 @@ import pytest
 from masterclass.board import physics, schema
 from masterclass.board.store import Store, dump, export_rows, main
 from masterclass.board.views import pair_view, projector_view, shown
-from masterclass.data import CATEGORIES
+from masterclass.names import CATEGORIES
 from masterclass.standard_model import visible_branching_ratios
 
 #: A pair's test confusion matrix (rows: true q e m t; columns: predicted).
