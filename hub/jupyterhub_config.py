@@ -15,9 +15,9 @@ from glob import glob
 from pathlib import Path
 
 from masterclass.hub.landing import landing_url
-from masterclass.hub.names import docker_safe_name
 from masterclass.hub.state import read_or_create_secret
 from masterclass.messages import hub_page_texts, login_page_texts
+from masterclass.names import HOME_VOLUME, docker_safe_name
 
 # Home of a pair inside its container (the student image's user jovyan, uid 1000).
 HOME = "/home/jovyan"
@@ -72,7 +72,7 @@ def update_auth(c, env):
 
 
 def update_spawner_class(c, env):
-    """The ONE place that chooses how pairs' servers run (a Swarm issue swaps it)."""
+    """The ONE place that chooses how pairs' servers run (one host; see docs/configuration.md)."""
     # DockerSpawner on this host; all DockerSpawner settings below also apply to subclasses.
     c.JupyterHub.spawner_class = env.get("MASTERCLASS_SPAWNER", "dockerspawner.DockerSpawner")
 
@@ -95,7 +95,7 @@ def update_spawner(c, env):
     # The hub talks to the containers over that network, no host ports are opened.
     c.DockerSpawner.use_internal_ip = True
     # One named volume per pair holds its home and outlives the container.
-    c.DockerSpawner.volumes = {f"{prefix}-home-{{username}}": HOME}
+    c.DockerSpawner.volumes = {HOME_VOLUME.format(prefix=prefix): HOME}
     # JupyterLab's file browser starts in the home directory.
     c.DockerSpawner.notebook_dir = HOME
     # A stopped server's container is deleted; only the home volume stays.
