@@ -193,7 +193,7 @@
     }
     cell.append(pct(share));
     if (errors && errors[channel] !== null && errors[channel] !== undefined) {
-      cell.append(" ", el("span", { class: "err" }, `± ${pct(errors[channel])}`));
+      cell.append(el("span", { class: "err" }, `± ${pct(errors[channel])}`));
     }
     return cell;
   }
@@ -414,8 +414,14 @@
       axes: [
         axis(null, {
           splits: () => xs,
-          values: (u, splits) => splits.map((x) => (rows[x - 1] ? shortLabel(rows[x - 1]) : "")),
-          rotate: rows.length > 8 ? -60 : 0,
+          // Every label while they fit, else every k-th (the own row always).
+          values: (u, splits) => {
+            const every = Math.ceil(rows.length / Math.max(1, Math.floor(u.bbox.width / devicePixelRatio / 28)));
+            return splits.map((x) => {
+              const row = rows[x - 1];
+              return row && (row.own || (x - 1) % every === 0) ? shortLabel(row) : "";
+            });
+          },
         }),
         axis(`${T.axis_share} %`, { size: 60 }),
       ],
