@@ -143,6 +143,8 @@ def update_landing(c, env):
         "MASTERCLASS_LANG": env.get("MASTERCLASS_LANG", "de"),
         # nbgrader's exchange service, reached through the proxy on the spawn network.
         "MASTERCLASS_EXCHANGE_URL": f"http://{hub_host}:8000/services/exchange/",
+        # The class results board, where the worksheet posts each measurement (docs/board.md).
+        "MASTERCLASS_RESULTS_URL": f"http://{hub_host}:8000/services/results/",
         # Where the pair's server keeps the worksheet (or, until it is released, a notice).
         "MASTERCLASS_WORKSHEET": worksheet,
     }
@@ -155,7 +157,7 @@ def update_landing(c, env):
 
 
 def update_services(c, env):
-    """Hub services: idle culler, organiser CLI, nbgrader's exchange and the formgrader."""
+    """Hub services: idle culler, organiser CLI, exchange, formgrader and results board."""
     state = Path(env.get("MASTERCLASS_STATE_DIR", "/srv/jupyterhub/state"))
     # Beside the state: tokens that service containers read (their own volume, see compose).
     secrets = Path(env.get("MASTERCLASS_SECRETS_DIR", state.parent / "secrets"))
@@ -163,6 +165,7 @@ def update_services(c, env):
     every = int(env.get("MASTERCLASS_CULL_EVERY", "300"))
     course_file = env.get("MASTERCLASS_COURSE_FILE", "/srv/jupyterhub/course/course.toml")
     exchange = env.get("MASTERCLASS_EXCHANGE_DIR", "/srv/nbgrader/exchange")
+    results = env.get("MASTERCLASS_RESULTS_DIR", "/srv/masterclass/results")
     c.JupyterHub.services = [
         {
             # Stops servers idle for longer than a lunch break (busy kernels count as
@@ -206,6 +209,27 @@ def update_services(c, env):
             "url": env.get("MASTERCLASS_FORMGRADER_URL", "http://formgrader:8888"),
             "api_token": read_or_create_secret(secrets / "formgrader-api-token"),
             # Tutors go straight to the page, without an "authorize access" step.
+            "oauth_no_confirm": True,
+            "display": True,
+        },
+        {
+            # The class results board (docs/board.md) at /services/results/: pairs post
+            # their results with their server's token, tutors and organisers watch the
+            # projector. It learns who calls only from the hub's token check; its store is
+            # the results volume.
+            "name": "results",
+            "url": "http://127.0.0.1:10103",
+            "command": [
+                sys.executable,
+                "-m",
+                "masterclass.board.service",
+                f"--root={results}",
+                f"--lang={env.get('MASTERCLASS_LANG', 'de')}",
+                f"--heartbeat={env.get('MASTERCLASS_BOARD_HEARTBEAT', '10')}",
+            ],
+            # Logins to the board may carry the projector scope (only tutors and organisers
+            # hold it), and skip the "authorize access" page: it is our own service.
+            "oauth_client_allowed_scopes": ["custom:results:projector"],
             "oauth_no_confirm": True,
             "display": True,
         },
@@ -281,6 +305,18 @@ def update_roles(c, env):
             "scopes": ["access:servers"],
             "services": ["masterclass-cli"],
         },
+        {
+            # Everyone in the class may use the results board (each sees only what is theirs).
+            "name": "results-user",
+            "scopes": ["access:services!service=results"],
+            "groups": ["pairs", "tutors", "organisers"],
+        },
+        {
+            # Tutors and organisers see the board's projector view and work its switch.
+            "name": "results-projector",
+            "scopes": ["custom:results:projector"],
+            "groups": ["tutors", "organisers"],
+        },
     ]
 
 
@@ -311,13 +347,25 @@ def update_headers(c, env):
 
 
 def update_grading(c, env):
-    """A pair's server token may call nbgrader's exchange service (docs/grading.md)."""
+    """A pair's server token may call the exchange (docs/grading.md) and the results board."""
     # The server role's usual scopes, plus the exchange service.
     c.Spawner.server_token_scopes = [
         "users:activity!user",
         "access:servers!server",
         "access:services!service=exchange",
+        # ...and the results board, where the worksheet posts the pair's measurement.
+        "access:services!service=results",
     ]
+
+
+def update_board(c, env):
+    """The class results board's own scope (the service and its roles are set above)."""
+    # The projector view and the tutor switch need this scope; pairs never hold it.
+    c.JupyterHub.custom_scopes = {
+        "custom:results:projector": {
+            "description": "See every pair's results on the projector, freeze and reveal them.",
+        },
+    }
 
 
 def update_all(c, env):
@@ -334,6 +382,7 @@ def update_all(c, env):
     update_pages(c, env)
     update_headers(c, env)
     update_grading(c, env)
+    update_board(c, env)
 
 
 update_all(c, os.environ)

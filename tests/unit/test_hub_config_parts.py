@@ -55,6 +55,7 @@ OWNS = {
     "update_pages": {"JupyterHub"},
     "update_headers": {"JupyterHub"},
     "update_grading": {"Spawner"},
+    "update_board": {"JupyterHub"},
 }
 
 
