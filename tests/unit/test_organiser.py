@@ -10,12 +10,16 @@ import json
 
 import pytest
 import typer
+from test_board_organiser import Client, Hub
+from test_board_parts import result as board_result
 from typer.testing import CliRunner
 
 from masterclass import cli, names
+from masterclass.board.store import Store
 from masterclass.grading import layout
 from masterclass.grading.course import CourseError
 from masterclass.grading.grader import GradingError
+from masterclass.organiser import docker as engine
 from masterclass.organiser.app import errors
 from masterclass.organiser.commands import grading
 from masterclass.organiser.errors import ExitCode, OrganiserError, StackError
@@ -85,6 +89,9 @@ def test_every_class_command_takes_state_and_class_dir_from_the_group(tmp_path, 
         return {"csv_text": "pair,score\n", "summary_text": "# Summary\n"}
 
     monkeypatch.setattr(grading, "run_grader", fake_run_grader)
+    store = Store(tmp_path / "store")
+    store.put_result("pair-01", board_result())
+    monkeypatch.setattr(engine, "docker_client", lambda: Client(Hub(tmp_path / "store")))
     monkeypatch.delenv("MASTERCLASS_CLASS_DIR", raising=False)
     monkeypatch.delenv("MASTERCLASS_CLASS_STATE", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "default-home"))
@@ -101,6 +108,11 @@ def test_every_class_command_takes_state_and_class_dir_from_the_group(tmp_path, 
     assert (class_dir / "summary.md").exists()
     assert json.loads((state / EXPORT_MARKER).read_text())["time"]
     assert not (tmp_path / "default-home").exists()
+    # The board's content goes next to the grades, read from the hub's own store.
+    board = json.loads((class_dir / "results-board.json").read_text())
+    assert sorted(board["pairs"]) == ["pair-01"]
+    assert (class_dir / "results-board.csv").read_text().startswith("pair,")
+    assert "1 pairs on the board" in result.output
 
 
 def test_version():

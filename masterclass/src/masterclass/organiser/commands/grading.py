@@ -22,6 +22,8 @@ from masterclass.organiser import docker as engine
 from masterclass.organiser import swarm
 from masterclass.organiser.api import HubAPI, server_state
 from masterclass.organiser.app import class_app, console, err_console, errors
+from masterclass.organiser.board import read_board, write_board
+from masterclass.organiser.errors import StackError
 from masterclass.organiser.grader import (
     SNAPSHOT_MAX_BYTES,
     load_course,
@@ -200,8 +202,10 @@ def export_command(
 
     Columns: pair, assignment, submitted or not, autograde score, any problem, and
     what the worksheet recorded (test accuracy, epochs, augmentation factors, measured
-    branching ratios q/e/m/t). Also notes the export time in the hub state, so that
-    `masterclass class purge` may delete the pupils' data afterwards.
+    branching ratios q/e/m/t). The results board goes next to them, exactly as the
+    projector shows it: results-board.json and results-board.csv. Also notes the export
+    time in the hub state, so that `masterclass class purge` may delete the pupils' data
+    afterwards.
 
     Examples:
 
@@ -219,8 +223,23 @@ def export_command(
         target.mkdir(parents=True, exist_ok=True, mode=0o700)
         (target / "grades.csv").write_text(answer["csv_text"], encoding="utf-8")
         (target / "summary.md").write_text(answer["summary_text"], encoding="utf-8")
+        board = _export_board(settings, target)
         open_state(settings).write(
             EXPORT_MARKER, json_dump({"time": datetime.now(UTC).isoformat()})
         )
     console.print(answer["summary_text"], markup=False, highlight=False)
     console.print(f"Wrote {target / 'grades.csv'} and {target / 'summary.md'}")
+    console.print(board)
+
+
+def _export_board(settings: Settings, target: Path) -> str:
+    """The results board next to the grades (the same store the projector shows)."""
+    try:
+        client = engine.docker_client()
+    except StackError as e:
+        return f"The results board was not exported: {e}"
+    view = read_board(settings, client)
+    if view is None:
+        return "The results board was not exported: the hub is not running."
+    files = write_board(view, target)
+    return f"Wrote {' and '.join(str(f) for f in files)} ({len(view['pairs'])} pairs on the board)"
