@@ -412,10 +412,11 @@ class FakeAPI:
 
 
 class FakeDocker:
-    def __init__(self, containers, volumes, exchange=(), course=()) -> None:
+    def __init__(self, containers, volumes, exchange=(), course=(), board=()) -> None:
         self._containers = dict.fromkeys(containers)
         self._volumes = dict.fromkeys(volumes)
         self.exchange = list(exchange)  # files in the hub container's exchange
+        self.board = list(board)  # pairs with results on the results board
         self.course = list(course)  # files in the formgrader's course directory
         self.restarted: list[str] = []
         self.execs: list[list[str]] = []  # the commands run in the hub container
@@ -434,6 +435,14 @@ class FakeDocker:
                 outer.restarted.append(self.name)
 
             def exec_run(self, cmd):
+                if cmd[:3] == ["python", "-m", "masterclass.board.store"]:  # the results board
+                    assert self.name.endswith("-hub")
+                    outer.execs.append(cmd)
+                    if cmd[3] == "purge":
+                        removed, outer.board = len(outer.board), []
+                        return 0, json.dumps({"removed": removed}).encode()
+                    pairs = {pair: {} for pair in outer.board}
+                    return 0, json.dumps({"pairs": pairs, "rounds": []}).encode()
                 if cmd[:2] == ["find", str(COURSE_DIR)]:  # the formgrader's course
                     assert self.name.endswith("-formgrader")
                     outer.execs.append(cmd)
@@ -478,8 +487,8 @@ class FakeDocker:
 
 @pytest.fixture
 def fake_stack(monkeypatch):
-    def install(users, containers=(), volumes=(), exchange=(), course=()):
-        api, client = FakeAPI(users), FakeDocker(containers, volumes, exchange, course)
+    def install(users, containers=(), volumes=(), exchange=(), course=(), board=()):
+        api, client = FakeAPI(users), FakeDocker(containers, volumes, exchange, course, board)
         monkeypatch.setattr(hubapi.HubAPI, "connect", classmethod(lambda cls, s, st: api))
         monkeypatch.setattr(engine, "docker_client", lambda: client)
         return api, client
@@ -522,12 +531,15 @@ def test_purge_after_an_export_deletes_everything_once(dirs, fake_stack):
             "masterclass-hub-state",
         ],
         exchange=[f"{EXCHANGE_DIR}/day/inbound/pair-01+z-boson+1/z_boson.ipynb"],
+        board=["pair-01", "pair-02"],
     )
     write_private(
         dirs[0] / hubstate.EXPORT_MARKER, json.dumps({"time": datetime.now(UTC).isoformat()})
     )
     result = run(dirs, "purge", "--yes")
     assert result.exit_code == 0, result.output
+    assert "results board" in result.output and "2 pairs" in result.output
+    assert client.board == []  # the board's store is emptied with the rest
     assert sorted(api.deleted) == ["pair-01", "tutor-01"]
     assert [c.name for c in client.containers.list()] == ["masterclass-hub", "other-pair-01"]
     assert [v.name for v in client.volumes.list()] == ["masterclass-hub-state"]
@@ -599,7 +611,7 @@ def test_status_counts_submissions_in_the_exchange(dirs, fake_stack):
     )
     result = run(dirs, "status", "--once")
     assert result.exit_code == 0, result.output
-    assert client.execs == [LIST_EXCHANGE]  # one listing of the exchange
+    assert client.execs == [LIST_EXCHANGE]  # one listing of the exchange (status reads no board)
     lines = {
         line.split("│")[1].strip(): line for line in result.output.splitlines() if "pair-0" in line
     }

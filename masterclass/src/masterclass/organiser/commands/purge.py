@@ -17,6 +17,7 @@ from masterclass.organiser import classfiles, swarm
 from masterclass.organiser import docker as engine
 from masterclass.organiser.api import HubAPI
 from masterclass.organiser.app import class_app, console, errors
+from masterclass.organiser.board import board_pairs, purge_board
 from masterclass.organiser.errors import ExitCode, OrganiserError
 from masterclass.organiser.exchange import list_exchange
 from masterclass.organiser.settings import Settings
@@ -42,6 +43,7 @@ _THINGS = (
     "node_homes",
     "exchange_files",
     "course_files",
+    "board_results",
     "state_files",
     "local_files",
 )
@@ -108,6 +110,8 @@ def purge_plan(settings: Settings, state, api: HubAPI, client) -> dict:
         # Submissions are pupils' work: every file in the exchange is deleted.
         "exchange_files": len(list_exchange(settings, client).files),
         "course_files": len(course_files),
+        # The results board's store (the pairs' measurements, the game's rounds).
+        "board_results": board_pairs(settings, client),
         "hub_users": sorted(u for u in users if u in models),
         "containers": containers,
         "volumes": volumes,
@@ -135,6 +139,8 @@ def _plan_table(plan: dict, where: str) -> Table:
     table.add_row("exchange (submissions)", f"{plan['exchange_files']} files")
     if plan["course_files"]:
         table.add_row("course (collected notebooks, grades)", f"{plan['course_files']} files")
+    if plan.get("board_results"):
+        table.add_row("results board", f"{plan['board_results']} pairs")
     table.add_row(f"hub state ({where})", ", ".join(plan["state_files"]) or "—")
     table.add_row("this machine", ", ".join(str(p) for p in plan["local_files"]) or "—")
     return table
@@ -197,6 +203,8 @@ def carry_out(settings: Settings, state, api: HubAPI, client, plan: dict, timeou
         if formgrader is not None:
             _empty(formgrader, str(COURSE_DIR), "course")
             formgrader.restart()  # it writes its config again for the next class
+    if plan.get("board_results"):
+        purge_board(settings, client)  # every open board empties itself within a second
     for name in plan["state_files"]:
         state.remove(name)
     for path in plan["local_files"]:
