@@ -177,15 +177,17 @@ def test_hub_has_no_tensorflow(hub_image, run_container):
 def _site_only_certificates(image: str, run_container) -> list[str]:
     """First lines of the PEM bodies in the host's CA bundle that no public bundle has.
 
-    Public means Debian's ca-certificates or a certifi bundle in the image's venv (a newer
-    Mozilla list). What is left is the site's own CAs (for example a TLS-inspecting
-    gateway's); the list is empty on a machine without one.
+    Public means Debian's ca-certificates, a certifi bundle in the image's venv (a newer
+    Mozilla list) or the Mozilla list built into Node.js (the hub's proxy; an older one).
+    What is left is the site's own CAs (for example a TLS-inspecting gateway's); the list
+    is empty on a machine without one.
     """
     shipped = run_container(
         image,
         "sh",
         "-c",
-        "cat /usr/share/ca-certificates/mozilla/*.crt $(find /opt/venv -name cacert.pem)",
+        "cat /usr/share/ca-certificates/mozilla/*.crt $(find /opt/venv -name cacert.pem); "
+        "! command -v node >/dev/null || node -p \"require('tls').rootCertificates.join('')\"",
         memory="1g",
     )
     assert shipped.exit_code == 0, shipped.explain()
