@@ -22,7 +22,7 @@ Usage::
 
     python3 hub/swarm_lab.py up [--workers 2] [--port 8100]
     python3 hub/swarm_lab.py down
-    python3 hub/swarm_lab.py env        # shell exports for `masterclass class ...` on the lab
+    python3 hub/swarm_lab.py cli class status --once   # the organiser CLI on the manager
 
 Environment: ``SWARM_LAB`` (the lab's name and prefix of its Docker objects, default
 ``masterclass-lab``), ``MASTERCLASS_PREFIX`` (the class's prefix on the manager, default
@@ -112,8 +112,14 @@ class Lab:
         workers: int = 2,
         port: int | None = None,
         env: dict[str, str] | None = None,
+        files: dict[str, str] | None = None,
+        demo: bool = True,
     ) -> None:
         self.name = name or os.environ.get("SWARM_LAB", "masterclass-lab")
+        # Files of the project on the manager replaced or added (the tests' tiny course).
+        self.files = files or {}
+        # The demo class (3 pairs, 1 tutor) with its worksheet released, as `make up` does.
+        self.demo = demo
         self.workers = [f"{self.name}-worker-{i}" for i in range(1, workers + 1)]
         self.manager = f"{self.name}-manager"
         self.network = f"{self.name}-net"
@@ -132,11 +138,6 @@ class Lab:
 
     def volume(self, node: str) -> str:
         return f"{node}-docker"
-
-    @property
-    def socket(self) -> Path:
-        """The manager's Docker socket on this machine (for the organiser CLI)."""
-        return self.run_dir / "docker.sock"
 
     def subnet(self) -> ipaddress.IPv4Network:
         out = docker(
@@ -265,18 +266,9 @@ class Lab:
                 docker("start", node)
                 continue
             extra = []
-            if node == self.manager:
-                # The manager's engine also listens on a socket in run_dir, for the organiser
-                # CLI on this machine; the class's plain-HTTP port optionally on localhost.
-                extra = [
-                    "-v",
-                    f"{self.run_dir}:/run/swarm-lab",
-                    "-e",
-                    "SWARM_NODE_DOCKER_OPTS=-H unix:///var/run/docker.sock "
-                    "-H unix:///run/swarm-lab/docker.sock",
-                ]
-                if self.port:
-                    extra += ["-p", f"127.0.0.1:{self.port}:8000"]
+            if node == self.manager and self.port:
+                # The class's plain-HTTP port also on this machine's localhost.
+                extra = ["-p", f"127.0.0.1:{self.port}:8000"]
             docker(
                 "run",
                 "-d",
@@ -298,6 +290,15 @@ class Lab:
             )
         for node in self.nodes:
             self.wait_engine(node)
+
+    def stop_node(self, node: str) -> None:
+        """Stop a node as a machine that is switched off (its engine stops its containers)."""
+        docker("stop", "-t", "20", node)
+
+    def start_node(self, node: str) -> None:
+        """Start a stopped node again; it keeps its address, images, volumes and swarm."""
+        docker("start", node)
+        self.wait_engine(node)
 
     def wait_engine(self, node: str, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
@@ -446,46 +447,24 @@ class Lab:
             self.in_node(self.manager, "mkdir", "-p", PROJECT)
             docker("cp", str(archive), f"{self.manager}:/tmp/project.tar")
         self.in_node(self.manager, "tar", "-xf", "/tmp/project.tar", "-C", PROJECT)
+        for path, text in self.files.items():
+            target = f"{PROJECT}/{path}"
+            self.in_node(self.manager, "sh", "-c", f'mkdir -p "$(dirname {target})"')
+            self.in_node(self.manager, "sh", "-c", f"cat > {target}", input=text)
         self.in_node(self.manager, "sh", "-c", f"cat > {PROJECT}/.env", input=self.env_file())
         self.manager_compose("up", "-d", timeout=600)
-        logins = self.manager_compose(
-            "exec",
-            "-T",
-            "hub",
-            "python",
-            "-m",
-            "masterclass.roster",
-            "demo",
-            "/srv/jupyterhub/state",
-            self.public_url,
-        ).stdout
         self.wait_hub()
-        if (
-            self.manager_compose(
-                "exec",
-                "-T",
-                "hub",
-                "test",
-                "-f",
-                "/srv/jupyterhub/state/demo-logins.json",
-                check=False,
-            ).returncode
-            == 0
-        ):
-            self.manager_compose(
-                "run",
-                "--rm",
-                "--no-deps",
-                "-T",
-                "formgrader",
-                "python3",
-                "-m",
-                "masterclass.grading.autorelease",
-                timeout=600,
-            )
+        if not self.demo:
+            return
+        hub = ("exec", "-T", "hub")
+        roster = ("python", "-m", "masterclass.roster", "demo", "/srv/jupyterhub/state")
+        logins = self.manager_compose(*hub, *roster, self.public_url).stdout
+        # The course's worksheets released, so a pair's first login opens one (make up).
+        release = ("python3", "-m", "masterclass.grading.autorelease")
+        self.manager_compose("run", "--rm", "--no-deps", "-T", "formgrader", *release, timeout=600)
         print(f"\n{logins}\n")
         print(f"Nodes: {', '.join(f'{n} ({self.address(n)})' for n in self.nodes)}")
-        print('The organiser CLI on this lab: eval "$(python3 hub/swarm_lab.py env)"')
+        print("The organiser CLI on the manager: python3 hub/swarm_lab.py cli class status --once")
         print("Remove everything with 'make swarm-lab-down'.")
 
     def wait_hub(self, timeout: float = 240) -> None:
@@ -504,17 +483,51 @@ class Lab:
                 raise RuntimeError(f"the hub on {self.manager} did not answer:\n{logs.stdout}")
             time.sleep(2)
 
-    def exports(self) -> str:
-        """Shell exports that point the organiser CLI at the lab's manager."""
-        values = {
-            "DOCKER_HOST": f"unix://{self.socket}",
-            "MASTERCLASS_PREFIX": self.prefix,
-            "MASTERCLASS_PUBLIC_URL": self.public_url,
-            "MASTERCLASS_API_URL": f"{self.url}/hub/api",
-            "MASTERCLASS_STUDENT_IMAGE": self.student_image,
-            "MASTERCLASS_HUB_IMAGE": self.hub_image,
-        }
-        return "".join(f"export {k}={v}\n" for k, v in values.items())
+    def cli(self, *args: str, check: bool = True, timeout: float = 1800):
+        """``masterclass <args>`` on the manager, as the Ansible role installs it there.
+
+        The organiser CLI runs from the hub image with the manager's Docker socket, the
+        project files and a scratch folder under the same paths as on the manager, so
+        what it hands to Docker (the course, collect's snapshots) are the manager's paths.
+        """
+        scratch = f"/tmp/masterclass-cli-{os.getpid()}"
+        script = (
+            f"mkdir -p {scratch} /root/class && "
+            "docker run --rm -i --pull never --network host "
+            "-v /var/run/docker.sock:/var/run/docker.sock "
+            f"-v {PROJECT}:{PROJECT}:ro -v /root/class:/root/class -v {scratch}:{scratch} "
+            f"-w {PROJECT} -e MASTERCLASS_CLASS_DIR=/root/class -e TMPDIR={scratch} "
+            f'-e COLUMNS=200 -e NO_COLOR=1 {self.hub_image} masterclass "$@"; '
+            f"code=$?; rm -rf {scratch}; exit $code"
+        )
+        return docker(
+            "exec",
+            "-i",
+            self.manager,
+            "sh",
+            "-c",
+            script,
+            "sh",
+            *args,
+            check=check,
+            timeout=timeout,
+        )
+
+    def explain(self) -> str:
+        """The nodes, the pairs' services and the hub's last log lines (for a failure)."""
+        parts = []
+        for args in (("node", "ls"), ("service", "ls")):
+            out = self.node_docker(self.manager, *args, check=False)
+            parts.append(out.stdout + out.stderr)
+        services = self.node_docker(self.manager, "service", "ls", "-q", check=False).stdout.split()
+        for service in services:
+            out = self.node_docker(
+                self.manager, "service", "ps", "--no-trunc", service, check=False
+            )
+            parts.append(out.stdout)
+        logs = self.manager_compose("logs", "--tail=60", "hub", check=False)
+        parts.append(logs.stdout[-6000:])
+        return "\n".join(parts)
 
     # --- down ----------------------------------------------------------------------------------
 
@@ -555,14 +568,15 @@ class Lab:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["up", "down", "env"])
+    parser.add_argument("command", choices=["up", "down", "cli"])
     parser.add_argument("--workers", type=int, default=2, help="worker nodes (default 2)")
     parser.add_argument(
         "--port",
         type=int,
         default=int(os.environ.get("SWARM_LAB_PORT", "8100")),
-        help="the hub also on 127.0.0.1:PORT of this machine (default 8100)",
+        help="the hub also on 127.0.0.1:PORT of this machine (default 8100; 0: not)",
     )
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="cli: masterclass's arguments")
     args = parser.parse_args(argv)
     lab = Lab(workers=args.workers, port=args.port or None)
     if args.command == "up":
@@ -579,7 +593,10 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         say(f"swarm lab {lab.name} removed")
     else:
-        print(lab.exports(), end="")
+        result = lab.cli(*args.args, check=False)
+        print(result.stdout, end="")
+        print(result.stderr, end="", file=sys.stderr)
+        return result.returncode
     return 0
 
 

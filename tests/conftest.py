@@ -69,11 +69,14 @@ TIERS = {
     "unit": "unit (no marker)",
     "integration": "integration (docker, not slow)",
     "slow": "slow (marked slow)",
+    "swarm": "swarm lab (marked swarm)",
 }
 
 
 def tier(keywords) -> str:
-    """A test's tier from its markers: ``slow`` counts before ``docker``."""
+    """A test's tier from its markers: ``swarm``, then ``slow``, count before ``docker``."""
+    if "swarm" in keywords:
+        return "swarm"
     if "slow" in keywords:
         return "slow"
     return "integration" if "docker" in keywords else "unit"

@@ -2,8 +2,7 @@
 # Start the node's Docker Engine through Debian's init script and follow its log.
 #
 # The engine reads /etc/docker/daemon.json and /etc/default/docker (both written by the
-# swarm role). SWARM_NODE_DOCKER_OPTS adds options of the lab (e.g. a second socket for
-# the machine running the lab). On SIGTERM (`docker stop`) the engine is stopped cleanly.
+# swarm role). On SIGTERM (`docker stop`) the engine is stopped cleanly.
 set -eu
 
 # What Docker-in-Docker needs: a shared mount tree (volumes with mount propagation), and
@@ -18,10 +17,6 @@ fi
 grep ' /sys/fs/cgroup/' /proc/mounts | while read -r _ where _ options _; do
     case "$options" in ro,*) mount -o remount,bind,rw "$where" ;; esac
 done
-
-if [ -n "${SWARM_NODE_DOCKER_OPTS:-}" ] && ! grep -q '^DOCKER_OPTS=' /etc/default/docker 2>/dev/null; then
-    echo "DOCKER_OPTS=\"${SWARM_NODE_DOCKER_OPTS}\"" >>/etc/default/docker
-fi
 
 stop() {
     service docker stop || true

@@ -40,6 +40,7 @@ NODE_RESERVED_GB = 1.0
 # its tar.gz as base64 lines "B64 <chunk>" before it.
 JOB = r"""
 import base64, http.client, io, json, os, re, socket, sys, tarfile
+from urllib.parse import quote
 
 class Engine(http.client.HTTPConnection):
     def __init__(self):
@@ -61,7 +62,21 @@ if action == "homes":
     volumes = json.loads(call("GET", "/volumes")[1]).get("Volumes") or []
     answer = sorted(v["Name"] for v in volumes if pattern.match(v["Name"]))
 elif action == "remove":
-    answer = {name: call("DELETE", "/volumes/" + name)[0] for name in args}
+    # A finished task's container keeps its volumes in use until the node reaps it: ended
+    # containers of this stack's swarm tasks (node jobs, pairs' servers) are removed first.
+    prefix, names = args[0], args[1:]
+    answer = {}
+    for name in names:
+        status = call("DELETE", "/volumes/" + name)[0]
+        if status == 409:
+            query = json.dumps({"volume": [name], "status": ["exited", "created", "dead"]})
+            found = json.loads(call("GET", "/containers/json?all=1&filters=" + quote(query))[1])
+            for container in found:
+                task = (container.get("Labels") or {}).get("com.docker.swarm.service.name", "")
+                if task.startswith(prefix + "-"):
+                    call("DELETE", "/containers/" + container["Id"])
+            status = call("DELETE", "/volumes/" + name)[0]
+        answer[name] = status
 elif action == "images":
     answer = {}
     for name in args:
@@ -317,7 +332,7 @@ def remove_homes(client, settings, node: Node, names: list[str]) -> dict[str, in
     """Delete home volumes on *node*: name → HTTP status (204 deleted, 404 gone, 409 in use)."""
     if not names:
         return {}
-    answer, _ = run_job(client, settings, node, "remove", *names)
+    answer, _ = run_job(client, settings, node, "remove", settings.prefix, *names)
     return {name: int(status) for name, status in answer.items()}
 
 
