@@ -204,3 +204,24 @@ def test_poll_sees_a_server_on_a_node_that_went_down(spawner):
 
 def test_the_proxy_gets_the_task_address_not_a_dns_name(spawner):
     assert asyncio.run(spawner.get_ip_and_port()) == ("10.0.2.7", 8888)
+
+
+def test_the_read_only_image_small_tmp_and_capped_log_can_be_carried():
+    carried = swarm.carry_limits(
+        {
+            "read_only": True,
+            "tmpfs": {"/tmp": "rw,nosuid,nodev,size=256m"},
+            "log_config": {"type": "json-file", "config": {"max-size": "10m", "max-file": "2"}},
+        },
+        {},
+        None,
+    )
+    assert carried.container == {"read_only": True}
+    assert carried.mounts == [
+        {"Target": "/tmp", "Source": None, "Type": "tmpfs", "ReadOnly": False,
+         "TmpfsOptions": {"SizeBytes": 256 * 1024**2}}
+    ]  # fmt: skip
+    assert carried.log_driver == {
+        "Name": "json-file",
+        "Options": {"max-size": "10m", "max-file": "2"},
+    }

@@ -76,6 +76,14 @@ class Carried:
     container: dict = field(default_factory=dict)
     pids: int | None = None
     constraints: list[str] = field(default_factory=list)
+    mounts: list = field(default_factory=list)
+    log_driver: dict | None = None
+
+
+def _tmpfs(target: str, options: str) -> Mount:
+    """A tmpfs mount of a service (Swarm mounts it nosuid and nodev, as asked on one host)."""
+    size = next((o.split("=", 1)[1] for o in options.split(",") if o.startswith("size=")), None)
+    return Mount(target, None, type="tmpfs", tmpfs_size=_bytes(size.upper()) if size else None)
 
 
 def _bytes(value) -> int:
@@ -107,6 +115,12 @@ def carry_limits(host_config: dict, create_kwargs: dict, mem_limit: int | None) 
             carried.pids = int(value)
         elif key in ("cap_drop", "cap_add"):
             carried.container[key] = list(value)
+        elif key == "read_only":
+            carried.container["read_only"] = bool(value)
+        elif key == "tmpfs":
+            carried.mounts += [_tmpfs(target, options) for target, options in value.items()]
+        elif key == "log_config":
+            carried.log_driver = {"Name": value["type"], "Options": value.get("config") or {}}
         elif key == "memswap_limit" and mem_limit and _bytes(value) == mem_limit:
             carried.constraints.append(f"engine.labels.{NO_SWAP_LABEL} == off")
         elif key == "security_opt" and all(
@@ -216,7 +230,7 @@ class SwarmSpawner(UpstreamSwarmSpawner):
             image=self.image,
             env=self.get_env(),
             args=(await self.get_command()),
-            mounts=self.mounts,
+            mounts=[*self.mounts, *carried.mounts],
             **{**carried.container, **self.extra_container_spec},
         )
         resources = Resources(
@@ -240,6 +254,7 @@ class SwarmSpawner(UpstreamSwarmSpawner):
             # A server that exits stays stopped, as on one host: the hub sees it and the
             # pair presses Start (which brings it back to its home's node).
             restart_policy=RestartPolicy(condition="none"),
+            log_driver=carried.log_driver,
             **self.extra_task_spec,
         )
         # DNS round robin: the kernel has no IP_VS for virtual IPs; nothing is published.
