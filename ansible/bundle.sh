@@ -29,7 +29,7 @@ die() { printf 'bundle: %s\n' "$*" >&2; exit 1; }
 # The files the server needs, in a tar that is byte-identical for identical inputs,
 # so that a second playbook run sees no change.
 project_tar() {  # project_tar OUT
-    local paths=(docker-compose.yml docker-compose.https.yml .env.example .dockerignore
+    local paths=(docker-compose.yml docker-compose.https.yml docker-compose.swarm.yml .env.example .dockerignore
         hub images/student images/slim-venv.sh images/build.sh images/base
         masterclass/pyproject.toml masterclass/README.md masterclass/src worksheets)
     tar --create --file "$1" --sort=name --mtime='2000-01-01 00:00Z' \
