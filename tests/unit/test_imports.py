@@ -107,6 +107,8 @@ FORBIDDEN = {
     # The naming rules and the atomic writer: every side imports them, they import nothing.
     "masterclass.names": ("masterclass.",),
     "masterclass.files": ("masterclass.",),
+    # The measured per-pair figures: the hub's swarm spawner and the organiser read them.
+    "masterclass.sizing": ("masterclass.",),
 }
 
 
