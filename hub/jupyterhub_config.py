@@ -14,6 +14,7 @@ import sys
 from glob import glob
 from pathlib import Path
 
+from masterclass.hub.disk import HOME_QUOTA, HOMES_DIR, SIZE, HomeBound
 from masterclass.hub.landing import landing_url
 from masterclass.hub.state import read_or_create_secret
 from masterclass.messages import hub_page_texts, login_page_texts
@@ -106,7 +107,7 @@ def update_spawner(c, env):
     c.DockerSpawner.cpu_limit = float(env.get("MASTERCLASS_CPU_LIMIT", "2"))
     # Run as the image's unprivileged user even if the image changes its USER.
     c.DockerSpawner.extra_create_kwargs = {"user": "1000:1000"}
-    c.DockerSpawner.extra_host_config = {
+    host_config = {
         # Swap capped at the memory limit, so the memory limit is real (no swapping).
         "memswap_limit": mem,
         # Caps processes and threads (TensorFlow uses a few hundred threads at most).
@@ -116,6 +117,28 @@ def update_spawner(c, env):
         # A pair's server needs no Linux capabilities at all.
         "cap_drop": ["ALL"],
     }
+    if env.get("MASTERCLASS_BACKEND", "docker") == "docker":
+        # (On this host's engine only: a Swarm service holds these differently, swarm.py.)
+        host_config |= {
+            # The image is read-only: a pair writes only its bounded home and a small /tmp.
+            "read_only": True,
+            "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={env.get('MASTERCLASS_TMP_SIZE', '256m')}"},
+            # The server's log stays small, whatever a pair prints to it.
+            "log_config": {"type": "json-file", "config": {"max-size": "10m", "max-file": "2"}},
+        }
+        quota = env.get("MASTERCLASS_HOME_QUOTA", HOME_QUOTA)
+        if not SIZE.match(quota) and quota != "0":
+            raise ValueError(f"MASTERCLASS_HOME_QUOTA={quota!r}: a size like 2G, or 0 for none")
+        # Each pair's home is a file system of its own, MASTERCLASS_HOME_QUOTA in size (2G),
+        # made and mounted on the host before its server starts (masterclass.hub.disk).
+        c.DockerSpawner.pre_spawn_hook = (
+            None
+            if quota == "0"
+            else HomeBound(
+                prefix, env.get("MASTERCLASS_HOMES_DIR") or HOMES_DIR.format(prefix=prefix), quota
+            )
+        )
+    c.DockerSpawner.extra_host_config = host_config
 
 
 def update_spawn_timing(c, env):
@@ -148,12 +171,13 @@ def update_landing(c, env):
         # Where the pair's server keeps the worksheet (or, until it is released, a notice).
         "MASTERCLASS_WORKSHEET": worksheet,
     }
-    # The pair's Jupyter server explains a kernel killed by the memory limit.
-    c.Spawner.args = (
-        ["--ServerApp.kernel_websocket_connection_class=masterclass.toolkit.oom.OOMAwareConnection"]
-        if env.get("MASTERCLASS_OOM_MESSAGE", "1") == "1"
-        else []
+    # The pair's Jupyter server explains a kernel killed by the memory limit...
+    oom = "--ServerApp.kernel_websocket_connection_class=masterclass.toolkit.oom.OOMAwareConnection"
+    # ...and a save into a full home, in the class language (MASTERCLASS_HOME_QUOTA).
+    disk = (
+        "--ServerApp.contents_manager_class=masterclass.toolkit.diskfull.DiskAwareContentsManager"
     )
+    c.Spawner.args = [oom, disk] if env.get("MASTERCLASS_OOM_MESSAGE", "1") == "1" else [disk]
 
 
 def update_services(c, env):

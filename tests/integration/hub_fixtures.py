@@ -182,6 +182,19 @@ class Stack:
         volumes = self.docker("volume", "ls", "-q", "--filter", f"name=^{self.prefix}-").stdout
         if volumes.split():
             self.docker("volume", "rm", "-f", *volumes.split(), check=False)
+        self.remove_homes()
+
+    def remove_homes(self) -> None:
+        """The pairs' home file systems on this machine (masterclass.hub.disk), if any."""
+        import docker
+
+        from masterclass.hub.disk import HOMES_DIR, remove_all_homes
+
+        homes = self.env.get("MASTERCLASS_HOMES_DIR") or HOMES_DIR.format(prefix=self.prefix)
+        if not Path(homes).exists():
+            return
+        image = self.env.get("MASTERCLASS_HUB_IMAGE", "masterclass/hub:latest")
+        remove_all_homes(docker.from_env(), image=image, prefix=self.prefix, homes_dir=homes)
 
 
 class Browser:

@@ -21,8 +21,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import nbformat
 import pytest
-from hub_fixtures import ROOT, Browser, Stack, free_port, wait_until
+from hub_fixtures import ROOT, Browser, Kernel, Stack, free_port, wait_until
+
+from masterclass.messages import text
 
 pytestmark = pytest.mark.docker
 
@@ -83,6 +86,138 @@ def in_pair(stack: Stack, user: str, code: str, timeout: float = 120, args=()) -
     )
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}\n{stack.explain()}"
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# -- finding 2: disk per pair -----------------------------------------------------------
+
+#: A notebook cell that writes into the home until the disk says no; what it saw.
+FILL = """
+import errno, json, os, time
+start, written, error = time.perf_counter(), 0, None
+block = bytes(8 * 2**20)
+try:
+    with open("fill.bin", "wb") as f:
+        while written < 4 * 2**30:
+            f.write(block)
+            f.flush()
+            written += len(block)
+        os.fsync(f.fileno())
+except OSError as e:
+    error = errno.errorcode.get(e.errno, str(e.errno))
+print(json.dumps({"seconds": round(time.perf_counter() - start, 2),
+                  "written_gb": round(written / 1e9, 2), "error": error}))
+"""
+
+
+def test_a_pair_is_stopped_at_its_disk_bound_and_its_neighbours_are_not(stack, pairs, tmp_path):
+    home = stack.docker("volume", "inspect", f"{stack.prefix}-home-pair-01").stdout
+    assert '"device": "/var/lib/masterclass/' in home, home  # its own file system
+    kernel = Kernel(stack, "pair-01", pairs["pair-01"].token())
+    image = Path(json.loads(home)[0]["Options"]["device"] + ".img")
+    try:
+        cell = kernel.execute(FILL, timeout=600)
+        filled = json.loads(cell["stdout"].strip().splitlines()[-1])
+        print(f"FIGURE a pair filling its home (MASTERCLASS_HOME_QUOTA 2G): {filled}")
+        assert filled["error"] == "ENOSPC" and 1.8 < filled["written_gb"] < 2.2, filled
+        # JupyterLab's save of the notebook now fails, and says why in the class language
+        # (a worksheet with its plots: a few hundred KB to MBs; the last KB may still fit)
+        worksheet = nbformat.v4.new_notebook()
+        worksheet.cells = [nbformat.v4.new_markdown_cell("plot " * 200_000)]
+        notebook = {"type": "notebook", "format": "json", "content": worksheet}
+        saved = pairs["pair-01"].server_api("pair-01", "PUT", "/contents/full.ipynb", json=notebook)
+        message = saved.json().get("message", "")
+        print(f"FIGURE the save into a full home: {saved.status_code} {message[:120]}...")
+        assert saved.status_code == 507, saved.text[:500]
+        expected = text("disk.full", language="de", size="X", path="full.ipynb").split("X")[0]
+        assert message.startswith(expected), message
+        # the neighbour saves as before; the machine's disk gave no more than the bound
+        other = pairs["pair-02"].server_api("pair-02", "PUT", "/contents/ok.ipynb", json=notebook)
+        assert other.status_code in (200, 201), other.text[:300]
+        taken = image.stat().st_blocks * 512 / 2**30
+        print(f"FIGURE pair-01's home takes {taken:.2f} GiB of this machine's disk")
+        assert taken <= 2.0, taken
+        # the tutor sees it: disk per pair and the host's free space in status and check
+        status = masterclass_cli(stack, tmp_path, "status", "--once")
+        row = next(line for line in status.stdout.splitlines() if "pair-01" in line)
+        print(f"FIGURE class status: {' '.join(row.split())}")
+        assert re.search(r"2\.\d / 2\.\d GB", row), status.stdout
+        assert "GB free on this machine for the homes" in " ".join(status.stdout.split())
+        checked = " ".join(masterclass_cli(stack, tmp_path, "check").stdout.split())
+        assert "homes" in checked and "disk per pair" in checked and "pair-01 2." in checked
+        # deleting the big file frees the home again
+        kernel.execute("import os; os.remove('fill.bin')")
+        again = pairs["pair-01"].server_api("pair-01", "PUT", "/contents/full.ipynb", json=notebook)
+        assert again.status_code in (200, 201), again.text[:300]
+    finally:
+        kernel.close()
+
+
+def test_the_image_is_read_only_and_tmp_is_small_while_jupyterlab_works(stack, pairs):
+    out = in_pair(
+        stack,
+        "pair-01",
+        """
+        import errno, json, os
+        def write(path, size):
+            try:
+                with open(path, "wb") as f:
+                    f.write(bytes(size))
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.remove(path)
+                return "written"
+            except OSError as e:
+                return errno.errorcode.get(e.errno, str(e.errno))
+        print(json.dumps({
+            "root": write("/opt/venv/x.bin", 1000),
+            "var_tmp": write("/var/tmp/x.bin", 1000),
+            "tmp_small": write("/tmp/x.bin", 10 * 2**20),
+            "tmp_big": write("/tmp/x.bin", 300 * 2**20),
+            "home": write(os.path.expanduser("~/x.bin"), 1000),
+        }))
+        """,
+    )
+    print(f"FIGURE writes in a pair's container: {out}")
+    assert out == {"root": "EROFS", "var_tmp": "EROFS", "tmp_small": "written",
+                   "tmp_big": "ENOSPC", "home": "written"}  # fmt: skip
+    # JupyterLab opens and a kernel runs as before
+    assert pairs["pair-02"].http.get("/user/pair-02/lab").status_code == 200
+    kernel = Kernel(stack, "pair-02", pairs["pair-02"].token())
+    try:
+        assert kernel.execute("print(6 * 7)")["stdout"].strip() == "42"
+    finally:
+        kernel.close()
+
+
+def test_a_pair_keeps_a_bounded_number_of_submissions(stack, pairs):
+    folder = f"{EXCHANGE}/{COURSE}/outbound/probe"
+    stack.hub_exec("sh", "-c", f"mkdir -p {folder} && echo '{{}}' > {folder}/probe.ipynb")
+    submit = """
+    import io, json, os, sys, tarfile, urllib.error, urllib.request
+    url = os.environ["MASTERCLASS_EXCHANGE_URL"] + "api/assignments/probe/submissions"
+    def body():
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            info = tarfile.TarInfo("probe.ipynb")
+            info.size = 2
+            tar.addfile(info, io.BytesIO(b"{}"))
+        return buffer.getvalue()
+    out = []
+    for _ in range(int(sys.argv[1])):
+        request = urllib.request.Request(url, data=body(), method="POST", headers={
+            "Authorization": "token " + os.environ["JUPYTERHUB_API_TOKEN"]})
+        try:
+            out.append([urllib.request.urlopen(request, timeout=60).status, ""])
+        except urllib.error.HTTPError as e:
+            out.append([e.code, json.loads(e.read())["message"]])
+    print(json.dumps(out))
+    """
+    # pair-02 submits 21 times; its neighbour pair-01 still may
+    codes = in_pair(stack, "pair-02", submit, 300, args=["21"])
+    assert [c for c, _ in codes] == [201] * 20 + [400], codes
+    print(f"FIGURE the 21st submission of a pair: {codes[-1]}")
+    assert "submitted 20 times already" in codes[-1][1]
+    assert in_pair(stack, "pair-01", submit, 120, args=["1"]) == [[201, ""]]
 
 
 # -- finding 3: the exchange under a compressed upload ---------------------------------
@@ -178,6 +313,8 @@ def listing_latencies(stack: Stack, during) -> tuple[list[float], object]:
 def test_a_compressed_bomb_is_refused_quickly_and_says_why_while_others_list(stack, pairs):
     folder = f"{EXCHANGE}/{COURSE}/outbound/probe"
     stack.hub_exec("sh", "-c", f"mkdir -p {folder} && echo '{{}}' > {folder}/probe.ipynb")
+    inbound = f"{EXCHANGE}/{COURSE}/inbound"
+    kept = stack.hub_exec("ls", "-A", inbound).split()
     calm, _ = listing_latencies(stack, lambda: time.sleep(3))
     busy, uploads = listing_latencies(stack, lambda: in_pair(stack, "pair-01", HOSTILE, 600))
     for name, upload in uploads.items():
@@ -198,8 +335,7 @@ def test_a_compressed_bomb_is_refused_quickly_and_says_why_while_others_list(sta
     assert all(upload["seconds"] < 10 for upload in uploads.values()), uploads
     assert worst < 0.5, sorted(busy)[-5:]
     # nothing of the refused uploads stays in the exchange
-    inbound = stack.hub_exec("ls", "-A", f"{EXCHANGE}/{COURSE}/inbound")
-    assert inbound.split() == []
+    assert stack.hub_exec("ls", "-A", inbound).split() == kept
 
 
 # -- finding 1: the host behind the pairs' network -------------------------------------

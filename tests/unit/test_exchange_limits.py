@@ -196,3 +196,30 @@ def test_a_release_leaves_the_exchange_root_closed(tmp_path, before):
     assert (
         DEFAULT_EXCHANGE["release_assignment"] == "masterclass.grading.nbexchange.ReleaseAssignment"
     )
+
+
+def _small(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_a_pair_keeps_a_bounded_number_and_size_of_submissions(tmp_path, monkeypatch):
+    store = Store(tmp_path, "course")
+    (tmp_path / "course" / "outbound" / "tiny").mkdir()
+    for _ in range(service.MAX_SUBMISSIONS):
+        store.submit("pair-01", "tiny", _small({"tiny.ipynb": b"{}"}))
+    with pytest.raises(BadArchive, match="submitted 20 times already"):
+        store.submit("pair-01", "tiny", _small({"tiny.ipynb": b"{}"}))
+    # the neighbour is not affected
+    store.submit("pair-02", "tiny", _small({"tiny.ipynb": b"{}"}))
+    monkeypatch.setattr(service, "MAX_USER_BYTES", 3000)
+    store.submit("pair-03", "tiny", _small({"a.bin": bytes(2000)}))
+    with pytest.raises(BadArchive, match="more than 0 MB in all"):
+        store.submit("pair-03", "tiny", _small({"b.bin": bytes(2000)}))
+    assert store.usage("pair-03")[0] == 1  # (and its timestamp.txt)
+    assert not [p for p in (tmp_path / "course" / "inbound").iterdir() if p.name.startswith(".")]

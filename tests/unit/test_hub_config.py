@@ -70,7 +70,8 @@ def test_defaults_for_a_class(env):
         "MASTERCLASS_WORKSHEET": "",
     }
     assert c.Spawner.args == [
-        "--ServerApp.kernel_websocket_connection_class=masterclass.toolkit.oom.OOMAwareConnection"
+        "--ServerApp.kernel_websocket_connection_class=masterclass.toolkit.oom.OOMAwareConnection",
+        "--ServerApp.contents_manager_class=masterclass.toolkit.diskfull.DiskAwareContentsManager",
     ]
     assert c.JupyterHub.authenticator_class.endswith("RosterAuthenticator")
     assert c.RosterAuthenticator.roster_path.endswith("state/roster.json")
@@ -121,7 +122,9 @@ def test_environment_overrides(env):
     worksheet = c.Spawner.environment["MASTERCLASS_WORKSHEET"]
     assert worksheet == "masterclass/worksheet/worksheet.ipynb"
     assert c.JupyterHub.template_vars["masterclass_pages"]["lang"] == "en"
-    assert c.Spawner.args == []
+    assert c.Spawner.args == [
+        "--ServerApp.contents_manager_class=masterclass.toolkit.diskfull.DiskAwareContentsManager"
+    ]
     assert c.JupyterHub.trusted_downstream_ips == ["172.30.0.10", "172.30.0.11"]
     assert "--timeout=600" in c.JupyterHub.services[0]["command"]
     assert c.JupyterHub.spawner_class == "masterclass.swarm.SwarmSpawner"

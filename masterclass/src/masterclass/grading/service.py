@@ -58,6 +58,10 @@ MAX_RATIO = 100
 RATIO_FLOOR = 2**20
 #: Tar's own headers and padding on top of the files' bytes.
 TAR_OVERHEAD = 2 * 512 * (MAX_MEMBERS + 2) + 20 * 1024
+#: Most submissions one pair keeps in the exchange (each new one is kept: nbgrader
+#: collects the latest), and their most bytes in all.
+MAX_SUBMISSIONS = 20
+MAX_USER_BYTES = 2 * MAX_BYTES
 #: nbgrader's default timestamp format (ExchangeSubmit writes the same).
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"
 
@@ -199,14 +203,39 @@ class Store:
                 out.append({"assignment_id": parsed.assignment, "timestamp": parsed.timestamp})
         return sorted(out, key=lambda s: (s["assignment_id"], s["timestamp"]))
 
+    def usage(self, user: str) -> tuple[int, int]:
+        """(submissions, bytes) the *user* keeps in the exchange."""
+        folders = [
+            f
+            for f in (self.course / "inbound").glob(inbound_glob(user=user))
+            if (parsed := parse_inbound(f.name)) is not None and parsed.user == user
+        ]
+        size = sum(p.stat().st_size for f in folders for p in f.rglob("*") if p.is_file())
+        return len(folders), size
+
     def submit(self, user: str, assignment: str, data: bytes) -> str:
-        """Store one submission atomically (a hidden folder renamed into place)."""
+        """Store one submission atomically (a hidden folder renamed into place).
+
+        A pair keeps at most MAX_SUBMISSIONS submissions of MAX_USER_BYTES in all: the
+        exchange shares the server's disk with every other pair (BadArchive says which).
+        """
+        count, used = self.usage(user)
+        if count >= MAX_SUBMISSIONS:
+            raise BadArchive(
+                f"this pair has submitted {count} times already, the most the exchange keeps"
+            )
         timestamp = now_timestamp()
         inbound = self.course / "inbound"
         staging = inbound / f".incoming-{secrets.token_hex(8)}"
         staging.mkdir()
         try:
             unpack(data, staging)
+            added = sum(p.stat().st_size for p in staging.rglob("*") if p.is_file())
+            if used + added > MAX_USER_BYTES:
+                raise BadArchive(
+                    f"this pair's submissions would hold more than {MAX_USER_BYTES // 2**20} MB "
+                    f"in all ({used // 2**20} MB so far)"
+                )
             (staging / "timestamp.txt").write_text(timestamp, encoding="utf-8")
             final = inbound / inbound_name(user, assignment, timestamp, secrets.token_hex(4))
             staging.rename(final)

@@ -150,6 +150,28 @@ def disk_row(pairs: int, path: str | os.PathLike) -> Row:
     return Row("disk", GO if carry >= pairs else NOGO, reason)
 
 
+def homes_row(pairs: int, quota_bytes: int, free_bytes: int, where: str) -> Row:
+    """The pairs' homes at their bound (MASTERCLASS_HOME_QUOTA) against the free disk.
+
+    >>> homes_row(10, 2 * 2**30, 100 * 10**9, "/var/lib/masterclass").status
+    'go'
+    >>> homes_row(10, 0, 100 * 10**9, "/var/lib/masterclass").status
+    'warn'
+    """
+    if quota_bytes == 0:
+        return Row(
+            "homes",
+            WARN,
+            "no bound per home (MASTERCLASS_HOME_QUOTA=0): one pair can fill this disk",
+        )
+    need = pairs * quota_bytes / 1e9 + DISK_RESERVED_GB
+    reason = (
+        f"{pairs} homes of at most {quota_bytes / 2**30:g}G each (MASTERCLASS_HOME_QUOTA) "
+        f"need up to {need:.1f} GB with the reserve; {free_bytes / 1e9:.1f} GB free on {where}"
+    )
+    return Row("homes", GO if need * 1e9 <= free_bytes else NOGO, reason)
+
+
 def capacity_row(pairs: int, available_bytes: int, cores: int, free_disk: int) -> Row:
     """How many pairs this server can really carry: the smallest of the three limits."""
     limits = {

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from masterclass.hub.disk import HOME_QUOTA, HOMES_DIR
 from masterclass.names import container_name, home_volume, login_url, stack_name
 from masterclass.organiser.errors import ExitCode, OrganiserError
 
@@ -73,6 +74,10 @@ class Settings:
     state_dir: Path | None = None
     class_dir: Path = field(default_factory=lambda: default_class_dir("masterclass"))
     token: str | None = None
+    #: Size of each pair's home file system (MASTERCLASS_HOME_QUOTA; "0": no bound).
+    home_quota: str = HOME_QUOTA
+    #: Where the homes live on the host (MASTERCLASS_HOMES_DIR; empty: the default).
+    homes_dir: str = ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, dotenv: Path | None = None) -> Settings:
@@ -97,6 +102,8 @@ class Settings:
             state_dir=Path(state) if state else None,
             class_dir=Path(class_dir) if class_dir else default_class_dir(prefix),
             token=merged.get("MASTERCLASS_API_TOKEN") or None,
+            home_quota=merged.get("MASTERCLASS_HOME_QUOTA") or HOME_QUOTA,
+            homes_dir=merged.get("MASTERCLASS_HOMES_DIR") or HOMES_DIR.format(prefix=prefix),
         )
 
     @property

@@ -20,6 +20,23 @@ from masterclass.organiser.state import ROSTER_FILE, TOKEN_FILE, open_state, pai
 _STYLE = {preflight.GO: "green", preflight.WARN: "yellow", preflight.NOGO: "bold red"}
 
 
+def home_rows(settings: Settings, client, count: int, users: list[str]) -> list[preflight.Row]:
+    """The homes' bound against the free disk, and each existing home's use."""
+    from masterclass.hub.disk import host_free
+    from masterclass.organiser.commands.status import homes
+
+    quota = 0 if settings.home_quota == "0" else parse_size(settings.home_quota)
+    rows = [preflight.homes_row(count, quota, host_free(settings.homes_dir), settings.homes_dir)]
+    used = {u: v for u, v in homes(client, settings, users).items() if v != "—"}
+    if used:
+        unbounded = [u for u, v in used.items() if v == "unbounded"]
+        listed = ", ".join(f"{u} {v}" for u, v in used.items() if v != "unbounded")
+        status = preflight.WARN if unbounded else preflight.GO
+        note = f"; no bound (made before it): {', '.join(unbounded)}" if unbounded else ""
+        rows.append(preflight.Row("disk per pair", status, (listed or "—") + note))
+    return rows
+
+
 def preflight_rows(settings: Settings, count: int | None) -> list[preflight.Row]:
     """Every preflight row for this stack (nothing is changed)."""
     from masterclass.roster import RosterError
@@ -90,6 +107,7 @@ def preflight_rows(settings: Settings, count: int | None) -> list[preflight.Row]
     rows.append(preflight.overcommit_row(count, parse_size(settings.mem_limit), total))
     rows.append(preflight.cpu_row(count, cores))
     rows.append(preflight.disk_row(count, disk_path))
+    rows.extend(home_rows(settings, client, count, pairs(roster) if roster else []))
     free = shutil.disk_usage(disk_path).free
     rows.append(preflight.capacity_row(count, available, cores, free))
     if client is not None and swarm.active(client):

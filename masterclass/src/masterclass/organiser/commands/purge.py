@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from masterclass.grading.layout import COURSE_DIR, EXCHANGE_DIR, course_volume
+from masterclass.hub import disk
 from masterclass.names import is_pair, is_roster_user, roster_containers, roster_homes
 from masterclass.organiser import classfiles, swarm
 from masterclass.organiser import docker as engine
@@ -170,7 +171,13 @@ def _delete_user(api: HubAPI, user: str, timeout: float) -> None:
         time.sleep(1)
 
 
-def _remove_volume(client, name: str, timeout: float) -> None:
+def _remove_volume(client, name: str, timeout: float, image: str, prefix: str) -> None:
+    try:
+        # A bounded home (masterclass.hub.disk) binds a file system of its own on the host.
+        folder = (client.volumes.get(name).attrs.get("Options") or {}).get("device")
+    except Exception:
+        folder = None
+
     def gone() -> bool:
         try:
             client.volumes.get(name).remove(force=True)
@@ -180,6 +187,8 @@ def _remove_volume(client, name: str, timeout: float) -> None:
 
     if not _wait(gone, timeout):
         raise OrganiserError(f"The volume {name} could not be removed (still in use?).")
+    if folder:
+        disk.on_host(client, image, f"{prefix}-home-remove", "remove", f"{folder}.img", folder)
 
 
 def carry_out(settings: Settings, state, api: HubAPI, client, plan: dict, timeout: float) -> None:
@@ -190,7 +199,7 @@ def carry_out(settings: Settings, state, api: HubAPI, client, plan: dict, timeou
         with contextlib.suppress(Exception):
             client.containers.get(name).remove(force=True)
     for name in plan["volumes"]:
-        _remove_volume(client, name, timeout)
+        _remove_volume(client, name, timeout, settings.hub_image, settings.prefix)
     if plan.get("swarm"):
         for left in swarm.purge(settings, client, plan["swarm"], timeout):
             console.print(f"[yellow]Not deleted:[/] {left}; run purge again when it is free.")

@@ -57,6 +57,35 @@ def memory(client, settings: Settings, users: list[str]) -> dict[str, tuple[int,
         return dict(pool.map(one, running))
 
 
+def homes(client, settings: Settings, users: list[str]) -> dict[str, str]:
+    """username → its home's use (``0.3 / 2.1 GB``), ``unbounded`` or ``—`` (none yet)."""
+    from masterclass.hub.disk import home_usage
+
+    out = {}
+    for user in users:
+        try:
+            attrs = client.volumes.get(settings.volume_name(user)).attrs if client else None
+        except Exception:
+            attrs = None
+        usage = home_usage(attrs) if attrs else None
+        if attrs is None:
+            out[user] = "—"
+        elif usage is None:
+            out[user] = "unbounded"
+        else:
+            full = usage[0] / usage[1] if usage[1] else 0
+            text = f"{usage[0] / 1e9:.1f} / {usage[1] / 1e9:.1f} GB"
+            out[user] = f"[bold red]{text}[/]" if full > 0.9 else text
+    return out
+
+
+def host_disk(settings: Settings) -> str:
+    """Free space where the homes live, for the table's caption."""
+    from masterclass.hub.disk import host_free
+
+    return f"{host_free(settings.homes_dir) / 1e9:.1f} GB free on this machine for the homes"
+
+
 def status_table(settings: Settings, api: HubAPI, client, pairs: list[str], title: str) -> Table:
     """The class's table: one row per pair."""
     models = api.users()
@@ -65,8 +94,11 @@ def status_table(settings: Settings, api: HubAPI, client, pairs: list[str], titl
     used_memory = view.memory if view else memory(client, settings, pairs)
     submitted = list_exchange(settings, client).submissions
     limit = parse_size(settings.mem_limit)
-    table = Table(title=title, caption=view.caption if view else None)
-    columns = ("pair", "logged in", "server", "node", "memory", "last activity", "submitted")
+    disk = homes(client, settings, pairs)
+    caption = "; ".join(c for c in (view.caption if view else "", host_disk(settings)) if c)
+    table = Table(title=title, caption=caption)
+    columns = ("pair", "logged in", "server", "node", "memory", "disk", "last activity")
+    columns += ("submitted",)
     for column in columns if view else [c for c in columns if c != "node"]:
         table.add_column(column)
     for user in pairs:
@@ -82,6 +114,7 @@ def status_table(settings: Settings, api: HubAPI, client, pairs: list[str], titl
             f"[{style}]{state}[/]" if style else state,
             *([view.nodes[user]] if view else []),
             mem,
+            disk[user],
             ago(model.get("last_activity") if model else None),
             # Submissions in the exchange (each press of Submit counts once).
             f"yes ({submitted[user]}×)" if user in submitted else "no",
@@ -101,7 +134,8 @@ def status_command(
 
     Columns: logged in (the pair has logged in at least once), server (running,
     starting, stopped), memory used against the container limit (as `docker stats`
-    counts it), last activity, and submitted (how often the pair pressed Submit in
+    counts it), disk: the home's use against its bound (MASTERCLASS_HOME_QUOTA; red above
+    90 %), last activity, and submitted (how often the pair pressed Submit in
     JupyterLab's assignment list).
 
     Examples:

@@ -1,0 +1,62 @@
+"""Disk per pair (issue 15, finding 2) without Docker: the home's names, the hook, the message.
+
+The real bound (a file system per pair, loop-mounted on the host) is probed from inside
+a pair's container in tests/integration/test_hardening.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+
+import pytest
+from tornado import web
+
+from masterclass.hub import disk
+
+
+def test_a_home_is_an_image_and_a_folder_below_the_homes_dir():
+    assert disk.paths("/var/lib/masterclass/mc/homes", "pair-01") == (
+        "/var/lib/masterclass/mc/homes/pair-01.img",
+        "/var/lib/masterclass/mc/homes/pair-01",
+    )
+    for bad in ("../etc", "pair 01", "", "x/y"):
+        with pytest.raises(disk.DiskError):
+            disk.paths("/var/lib/masterclass/mc/homes", bad)
+    with pytest.raises(disk.DiskError, match="absolute"):
+        disk.paths("homes", "pair-01")
+
+
+def test_the_hook_is_a_value_so_the_config_stays_idempotent():
+    assert disk.HomeBound("mc", "/h", "2G") == disk.HomeBound("mc", "/h", "2G")
+    assert disk.SIZE.match("2G") and disk.SIZE.match("500M") and not disk.SIZE.match("2 GB")
+
+
+def test_an_unbounded_home_reports_none():
+    assert disk.home_usage({"Options": None}) is None
+    assert disk.home_usage({"Options": {"device": "/nonexistent/home"}}) is None
+
+
+def test_a_save_into_a_full_home_says_why_in_the_class_language(tmp_path, monkeypatch):
+    from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
+
+    from masterclass.messages import text
+    from masterclass.toolkit.diskfull import DiskAwareContentsManager, full_disk
+
+    async def full(self, model, path=""):
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError as e:
+            raise web.HTTPError(500, f"Unexpected error while saving file: {path} {e}") from e
+
+    monkeypatch.setenv("MASTERCLASS_LANG", "en")
+    monkeypatch.setattr(AsyncLargeFileManager, "save", full)
+    manager = DiskAwareContentsManager(root_dir=str(tmp_path))
+    with pytest.raises(web.HTTPError) as e:
+        asyncio.run(manager.save({"type": "notebook"}, "work/z_boson.ipynb"))
+    assert e.value.status_code == 507
+    assert e.value.log_message.startswith(text("disk.full", size="X", path="y").split("X")[0])
+    assert "z_boson.ipynb was" in e.value.log_message
+    # any other error stays Jupyter's own
+    assert not full_disk(web.HTTPError(500, "x"))
+    assert full_disk(OSError(errno.EDQUOT, "quota"))
