@@ -1,9 +1,7 @@
 #!/bin/sh
-# The pair's server: fetch the released worksheet first (a no-op when it is already in
-# the home or no exchange is configured), so that it is open right after login.
-# A failing fetch never stops the server; masterclass.grading.autofetch keeps trying
-# while the server runs (and holds the worksheet's place with a notice until then).
-python3 -m masterclass.grading.client autofetch "$HOME" || true
+# The pair's server. The released worksheet is fetched by the server itself, before it
+# answers (masterclass.grading.autofetch, a server extension: no second Python process
+# per start), and a release that comes later reaches the running server too.
 
 # JupyterLab in the class language (MASTERCLASS_LANG, German by default): the folder of
 # that language sets JupyterLab's default locale (images/student/lab/lang/).

@@ -39,7 +39,7 @@ def test_both_images_exist(student_image, hub_image, docker_cli):
 def test_student_image_contract(student_image, docker_cli, run_container):
     config = json.loads(docker_cli("image", "inspect", student_image).stdout)[0]["Config"]
     assert config["User"] not in ("", "0", "root"), f"student image runs as {config['User']!r}"
-    # The start hook fetches the released worksheet, then becomes jupyterhub-singleuser.
+    # The start hook picks the language, then becomes jupyterhub-singleuser (which fetches).
     assert config["Cmd"] == ["start-singleuser"]
     hook = run_container(student_image, "cat", "/usr/local/bin/start-singleuser").stdout
     assert hook.rstrip().splitlines()[-1] == 'exec jupyterhub-singleuser "$@"'

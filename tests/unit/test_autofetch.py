@@ -14,6 +14,7 @@ import shutil
 import socket
 import stat
 import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -235,6 +236,34 @@ def test_the_server_extension_holds_the_place_before_the_first_page(exchange, tm
 
     asyncio.run(start_and_wait())
     assert json.loads((home / WORKSHEET).read_text()) == REAL
+
+
+def test_a_worksheet_released_before_the_start_is_there_before_the_first_page(exchange, tmp_path):
+    """The server fetches while its extensions load: the start hook has no fetch of its own."""
+    release(exchange, {"tiny.ipynb": json.dumps(REAL)})
+    home = tmp_path / "home"
+    serverapp = SimpleNamespace(
+        root_dir=str(home), log=logging.getLogger("test"), web_app=SimpleNamespace(settings={})
+    )
+    autofetch._load_jupyter_server_extension(serverapp)
+    assert json.loads((home / WORKSHEET).read_text()) == REAL
+    hook = (Path(__file__).parents[2] / "images" / "student" / "start-singleuser.sh").read_text()
+    assert "python" not in hook.replace("jupyterhub-singleuser", "")
+
+
+def test_the_extension_waits_a_little_for_an_exchange_that_does_not_answer(
+    exchange, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("MASTERCLASS_EXCHANGE_URL", "http://127.0.0.1:9/services/exchange/")
+    monkeypatch.setenv("MASTERCLASS_AUTOFETCH_WAIT", "3")
+    home = tmp_path / "home"
+    serverapp = SimpleNamespace(
+        root_dir=str(home), log=logging.getLogger("test"), web_app=SimpleNamespace(settings={})
+    )
+    start = time.monotonic()
+    autofetch._load_jupyter_server_extension(serverapp)
+    assert 1.5 < time.monotonic() - start < 10
+    assert placeholder.is_placeholder(home / WORKSHEET)
 
 
 def test_the_extension_is_off_without_an_exchange(tmp_path, monkeypatch):

@@ -12,8 +12,11 @@ hub (``MASTERCLASS_EXCHANGE_URL`` and the server's token are set), it
   placeholder waits, every :data:`SLOW` seconds after that. A fetch replaces
   placeholders and only adds missing files, so a pair's own work is never overwritten.
 
-The start hook (images/student/start-singleuser.sh) fetches once before the server
-starts; this extension covers releases that come later, without a restart.
+The first round runs while the extension loads, before the server answers, so a
+worksheet released before the start is open right after login (retrying for at most
+``MASTERCLASS_AUTOFETCH_WAIT`` seconds while the exchange does not answer). It runs in
+the server's own process, which imports nbgrader anyway: a separate fetch process in the
+start hook cost about 2 CPU-seconds per start (issue 18, docs/operations.md).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -120,6 +124,15 @@ class Watcher:
         self.hold_place()
         return fetched
 
+    def first_round(self, wait: float) -> list[str]:
+        """The round at the server's start: retry for *wait* seconds while the exchange fails."""
+        end = time.monotonic() + wait
+        while True:
+            fetched = self.step()
+            if not self.last_error or time.monotonic() + 2 > end:
+                return fetched
+            time.sleep(2)
+
     async def run(self, fast: float = FAST, slow: float = SLOW) -> None:
         """Fetch in rounds for as long as the server runs."""
         while True:
@@ -136,8 +149,9 @@ def _load_jupyter_server_extension(serverapp) -> None:
     if watcher is None:
         serverapp.log.info("masterclass: no exchange configured; autofetch is off")
         return
-    # Before the first page: the landing URL must never point at nothing.
-    watcher.hold_place()
+    # Before the first page: the worksheet, or at least its placeholder (the landing URL
+    # must never point at nothing).
+    watcher.first_round(float(os.environ.get("MASTERCLASS_AUTOFETCH_WAIT", "20")))
     serverapp.web_app.settings[SETTING] = watcher
 
 
