@@ -19,6 +19,7 @@ from masterclass.hub.landing import landing_url
 from masterclass.hub.state import read_or_create_secret
 from masterclass.messages import hub_page_texts, login_page_texts
 from masterclass.names import HOME_VOLUME, docker_safe_name
+from masterclass.sizing import pair_reservation_bytes
 
 # Home of a pair inside its container (the student image's user jovyan, uid 1000).
 HOME = "/home/jovyan"
@@ -72,10 +73,22 @@ def update_auth(c, env):
     c.JupyterHub.cookie_max_age_days = float(env.get("MASTERCLASS_SESSION_DAYS", "1"))
 
 
+#: MASTERCLASS_BACKEND → the spawner class for it (MASTERCLASS_SPAWNER overrides both).
+SPAWNERS = {
+    # Containers on this host's engine (the hub's own machine).
+    "docker": "dockerspawner.DockerSpawner",
+    # One-task Swarm services on the swarm's pair nodes (docs/scale-out.md).
+    "swarm": "masterclass.hub.swarm.SwarmSpawner",
+}
+
+
 def update_spawner_class(c, env):
-    """The ONE place that chooses how pairs' servers run (one host; see docs/configuration.md)."""
-    # DockerSpawner on this host; all DockerSpawner settings below also apply to subclasses.
-    c.JupyterHub.spawner_class = env.get("MASTERCLASS_SPAWNER", "dockerspawner.DockerSpawner")
+    """The ONE place that chooses how pairs' servers run: on this host, or on a Docker Swarm."""
+    backend = env.get("MASTERCLASS_BACKEND", "docker")
+    if backend not in SPAWNERS:
+        raise ValueError(f"MASTERCLASS_BACKEND={backend!r}: one of {', '.join(SPAWNERS)}")
+    # Both are DockerSpawners: every DockerSpawner setting below also applies to the swarm's.
+    c.JupyterHub.spawner_class = env.get("MASTERCLASS_SPAWNER", SPAWNERS[backend])
 
 
 def update_spawner(c, env):
@@ -139,6 +152,18 @@ def update_spawner(c, env):
             )
         )
     c.DockerSpawner.extra_host_config = host_config
+
+
+def update_swarm(c, env):
+    """On a Docker Swarm: where pairs' servers run and what each one reserves (scale-out.md)."""
+    # Only nodes with this label (value "true") run pairs; the swarm role sets it on workers.
+    c.SwarmSpawner.pair_node_label = env.get("MASTERCLASS_PAIR_NODE_LABEL", "masterclass.pairs")
+    # Reserve the measured peak of a training pair (1.3 GB), not the 8G limit: the scheduler
+    # spreads pairs by it and never puts more pairs on a node than fit at their peak.
+    reservation = env.get("MASTERCLASS_MEM_RESERVATION") or pair_reservation_bytes()
+    c.SwarmSpawner.mem_guarantee = reservation
+    # Each node must hold the student image already (`masterclass class warm`): no registry.
+    c.SwarmSpawner.pull_policy = "skip"
 
 
 def update_spawn_timing(c, env):
@@ -316,6 +341,18 @@ def update_roles(c, env):
             "groups": ["pairs", "tutors"],
         },
         {
+            # Everyone in the class may use the results board (each sees only what is theirs).
+            "name": "results-user",
+            "scopes": ["access:services!service=results"],
+            "groups": ["pairs", "tutors", "organisers"],
+        },
+        {
+            # Tutors and organisers see the board's projector view and work its switch.
+            "name": "results-projector",
+            "scopes": ["custom:results:projector"],
+            "groups": ["tutors", "organisers"],
+        },
+        {
             # Tutors and organisers may open the formgrader; pairs get a 403 there.
             "name": "formgrader-user",
             "scopes": ["access:services!service=formgrader"],
@@ -328,18 +365,6 @@ def update_roles(c, env):
             "name": "masterclass-cli-collect",
             "scopes": ["access:servers"],
             "services": ["masterclass-cli"],
-        },
-        {
-            # Everyone in the class may use the results board (each sees only what is theirs).
-            "name": "results-user",
-            "scopes": ["access:services!service=results"],
-            "groups": ["pairs", "tutors", "organisers"],
-        },
-        {
-            # Tutors and organisers see the board's projector view and work its switch.
-            "name": "results-projector",
-            "scopes": ["custom:results:projector"],
-            "groups": ["tutors", "organisers"],
         },
     ]
 
@@ -399,6 +424,7 @@ def update_all(c, env):
     update_auth(c, env)
     update_spawner_class(c, env)
     update_spawner(c, env)
+    update_swarm(c, env)
     update_spawn_timing(c, env)
     update_landing(c, env)
     update_services(c, env)
