@@ -2,10 +2,10 @@
 
 These are the student API calls from loading the events through the splits (test, then
 training and validation), the augmentation of the training part only, and the training
-to the evaluation, as the worksheet does them since issue 19, using the names the worksheet uses (``ev``, ``tv``,
-``test``, ``aug``, ``train``, ``val``, ``m``, ``pred``). The image and hub tests run the
-text in a container and in a pair's kernel. The unit tests run it in-process with
-:func:`run` and carry on with its names.
+to the evaluation, as the worksheet does them since issue 19, using the worksheet's
+names (``ev``, ``tv``, ``test``, ``aug``, ``train``, ``val``, ``m``, ``pred``). The image
+and hub tests run the text in a container and in a pair's kernel. The unit tests run it
+in-process with :func:`run` and carry on with its names.
 
 pytest.ini's ``pythonpath = tests`` makes ``import solution_path`` work from every test
 directory.
