@@ -225,3 +225,11 @@ def test_the_read_only_image_small_tmp_and_capped_log_can_be_carried():
         "Name": "json-file",
         "Options": {"max-size": "10m", "max-file": "2"},
     }
+
+
+def test_a_started_container_counts_before_its_health_check_passes(spawner):
+    # The student image's first health check comes after 30 s; on one host a started
+    # container counts, and the hub's own HTTP check follows.
+    spawner.docker.task_state = "starting"
+    asyncio.run(spawner.start_object())
+    assert spawner.node_id == "n1"

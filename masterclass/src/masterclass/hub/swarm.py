@@ -64,7 +64,7 @@ NO_NEW_PRIVILEGES_LABEL = "masterclass.no-new-privileges"
 #: is none, as Kubernetes' kubelet requires.
 NO_SWAP_LABEL = "masterclass.swap"
 #: Task states on the way to running.
-_STARTING = {"new", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
+_STARTING = {"new", "pending", "assigned", "accepted", "preparing", "ready"}
 #: Task states that end a task for good.
 _FAILED = {"failed", "rejected", "shutdown", "complete", "orphaned", "remove"}
 
@@ -310,7 +310,10 @@ class SwarmSpawner(UpstreamSwarmSpawner):
                 raise RuntimeError(f"Service {self.service_name} has no task")
             status = task["Status"]
             state = status["State"].lower()
-            if state == "running":
+            # "starting": the container runs, its health check has not passed yet (the
+            # student image's first check comes after 30 s); the hub's own HTTP check
+            # follows, as on one host, where a started container counts.
+            if state in ("starting", "running"):
                 break
             if state in _FAILED:
                 raise RuntimeError(
