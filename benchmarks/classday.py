@@ -22,9 +22,14 @@ needs root). The images are "warm" otherwise (read once already, in the page cac
 ``--prestart`` starts every pair's server before the burst (what ``masterclass class warm
 --start`` does before the class arrives), so a login only has to reach a running server.
 
+``--backend swarm`` runs the same rehearsal on the swarm lab (hub/swarm_lab.py: a manager
+and two workers as Docker-in-Docker nodes on this machine, started and removed by the
+benchmark); ``--backend both`` runs the single host and then the lab in one run, so the
+two are compared under the same load of the machine.
+
 Usage:
     .venv/bin/python benchmarks/classday.py [--pairs 15] [--window 30] [--runs 1]
-        [--cold] [--prestart] [--no-work] [--json out.json]
+        [--cold] [--prestart] [--no-work] [--backend host|swarm|both] [--json out.json]
 """
 
 from __future__ import annotations
@@ -53,6 +58,9 @@ sys.path[:0] = [str(ROOT / "tests" / "integration"), str(ROOT / "tests")]
 import httpx  # noqa: E402
 import psutil  # noqa: E402
 from hub_fixtures import Browser, Kernel, Stack, wait_until  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "hub"))
+from swarm_lab import Lab  # noqa: E402
 
 FIRST_STEPS = """
 from masterclass import *
@@ -86,15 +94,9 @@ def percentile(values: list[float], q: float) -> float:
 class HubSampler(threading.Thread):
     """Samples the hub container's processes (hub, proxy, culler) every second."""
 
-    def __init__(self, container: str) -> None:
+    def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
-        pid = subprocess.run(
-            ["docker", "inspect", "-f", "{{.State.Pid}}", container],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        self.root = psutil.Process(int(pid))
+        self.root = psutil.Process(pid)
         self.stop = threading.Event()
         self.peak_rss = 0
         self.cpu_start = self.cpu_now()
@@ -193,13 +195,82 @@ def work(pair: Pair, kernel: Kernel, timeout: float) -> None:
         kernel.close()
 
 
+def cgroup(stack, controller: str, info: dict) -> str:
+    """A container's cgroup v1 folder on this machine (nested in its node on the swarm lab)."""
+    node = info.get("_node_id")
+    inner = f"docker/{node}/docker/{info['Id']}" if node else f"docker/{info['Id']}"
+    return f"/sys/fs/cgroup/{controller}/{inner}"
+
+
+def host_pid(stack) -> int:
+    """The host PID of the hub container's first process (nested in the manager on the lab)."""
+    hub = getattr(stack, "hub_id", None)
+    if hub is None:
+        pid = subprocess.run(
+            ["docker", "inspect", "-f", "{{.State.Pid}}", stack.hub],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        return int(pid)
+    inside = set()
+    for process in psutil.process_iter():
+        with contextlib.suppress(OSError, psutil.Error):
+            if hub in Path(f"/proc/{process.pid}/cgroup").read_text():
+                inside.add(process.pid)
+    roots = [p for p in inside if psutil.Process(p).ppid() not in inside]
+    return min(roots)
+
+
+class LabStack:
+    """The swarm lab behind the few things the rehearsal asks of a stack (tests' Stack)."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+        self.url = lab.url
+        self.hub = f"{lab.prefix}-hub"
+        self.hub_id = self.manager("inspect", "-f", "{{.Id}}", self.hub).strip()
+
+    def manager(self, *args: str) -> str:
+        return self.lab.node_docker(self.lab.manager, *args).stdout
+
+    def explain(self) -> str:
+        return self.lab.explain()
+
+    def hub_exec(self, *command: str) -> str:
+        return self.manager("exec", self.hub, *command)
+
+    def container(self, user: str) -> str:
+        return user
+
+    def inspect(self, user: str) -> dict | None:
+        """The pair's task container, from the worker it runs on (with that node's id)."""
+        service = f"{self.lab.prefix}-{user}"
+        nodes = self.manager("service", "ps", "--filter", "desired-state=running",
+                             "--format", "{{.Node}}", service).split()  # fmt: skip
+        if not nodes:
+            return None
+        node = nodes[0]
+        found = self.lab.node_docker(
+            node, "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={service}"
+        ).stdout.split()
+        if not found:
+            return None
+        info = json.loads(self.lab.node_docker(node, "inspect", found[0]).stdout)[0]
+        info["_node"] = node
+        info["_node_id"] = subprocess.run(
+            ["docker", "inspect", "-f", "{{.Id}}", node], capture_output=True, text=True
+        ).stdout.strip()
+        return info
+
+
 def container_cpu_seconds(stack: Stack, user: str) -> float | None:
     """CPU seconds a pair's container used so far (cgroup v1 cpuacct or v2 cpu.stat)."""
     info = stack.inspect(stack.container(user))
     if not info:
         return None
     with contextlib.suppress(OSError):
-        path = f"/sys/fs/cgroup/cpuacct/docker/{info['Id']}/cpuacct.usage"
+        path = f"{cgroup(stack, 'cpuacct', info)}/cpuacct.usage"
         return int(Path(path).read_text()) / 1e9
     with contextlib.suppress(OSError, StopIteration):
         stat = Path(f"/sys/fs/cgroup/system.slice/docker-{info['Id']}.scope/cpu.stat")
@@ -216,7 +287,7 @@ def pair_memory_peaks(stack: Stack, users: list[str]) -> list[float]:
         if not info:
             continue
         for path in (
-            f"/sys/fs/cgroup/memory/docker/{info['Id']}/memory.max_usage_in_bytes",
+            f"{cgroup(stack, 'memory', info)}/memory.max_usage_in_bytes",
             f"/sys/fs/cgroup/system.slice/docker-{info['Id']}.scope/memory.peak",
         ):
             with contextlib.suppress(OSError):
@@ -269,7 +340,7 @@ def rehearse(stack: Stack, logins: dict[str, str], args) -> dict:
     load_before = os.getloadavg()[0]
     if args.cold:
         drop_page_cache()
-    sampler = HubSampler(stack.hub)
+    sampler = HubSampler(host_pid(stack))
     sampler.start()
     t0 = time.monotonic()
     with ThreadPoolExecutor(max_workers=len(pairs)) as pool:
@@ -352,45 +423,106 @@ def main() -> None:
     )
     parser.add_argument("--no-work", action="store_true", help="skip load/split/augment")
     parser.add_argument("--json", type=Path, help="append each run's figures to this file")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=0,
+        help="before the burst, wait up to this many seconds for the load to drop",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=["host", "swarm", "both"],
+        default="host",
+        help="the single host, the swarm lab (two workers), or both in one run",
+    )
     args = parser.parse_args()
 
+    backends = ["host", "swarm"] if args.backend == "both" else [args.backend]
     results = []
     for run in range(args.runs):
-        stack = Stack()
-        try:
-            stack.up()
-            code = (
-                "import json; from masterclass.roster import create_class; "
-                "from pathlib import Path; "
-                "Path('/srv/jupyterhub/state/roster.json').unlink(missing_ok=True); "
-                f"_, logins = create_class('/srv/jupyterhub/state/roster.json', "
-                f"name='Rehearsal', pairs={args.pairs}, tutors=0); "
-                "print(json.dumps(logins))"
-            )
-            logins = json.loads(stack.hub_exec("python", "-c", code))
-            logins = {u: p for u, p in logins.items() if u.startswith("pair-")}
-            result = rehearse(stack, logins, args)
-        finally:
-            stack.down()
-        result["run"] = run + 1
-        result["cores"] = os.cpu_count()
-        results.append(result)
-        summary = {k: v for k, v in result.items() if k != "per_pair"}
-        print(json.dumps(summary, indent=1), flush=True)
-        if args.json:
-            with args.json.open("a") as f:
-                f.write(json.dumps(result) + "\n")
+        for backend in backends:
+            result = one_run(backend, args)
+            result["run"] = run + 1
+            result["cores"] = os.cpu_count()
+            results.append(result)
+            summary = {k: v for k, v in result.items() if k != "per_pair"}
+            print(json.dumps(summary, indent=1), flush=True)
+            if args.json:
+                with args.json.open("a") as f:
+                    f.write(json.dumps(result) + "\n")
 
-    if len(results) > 1:
-        keys = ["success_rate", "ready_p50_s", "ready_p95_s", "ready_max_s", "kernel_p50_s"]
-        keys += ["work_p50_s", "work_max_s", "http_429", "http_5xx", "hub_cpu_cores_avg"]
-        keys += ["hub_peak_rss_mb"]
-        medians = {
-            k: statistics.median(r[k] for r in results if r[k] is not None)
-            for k in keys
-            if any(r[k] is not None for r in results)
-        }
-        print(f"MEDIANS over {len(results)} runs: {json.dumps(medians)}")
+    for backend in backends:
+        mine = [r for r in results if r["backend"] == backend]
+        if len(mine) > 1:
+            keys = ["success_rate", "ready_p50_s", "ready_p95_s", "ready_max_s", "kernel_p50_s"]
+            keys += ["work_p50_s", "work_max_s", "http_429", "http_5xx", "hub_cpu_cores_avg"]
+            keys += ["hub_peak_rss_mb"]
+            medians = {
+                k: statistics.median(r[k] for r in mine if r[k] is not None)
+                for k in keys
+                if any(r[k] is not None for r in mine)
+            }
+            print(f"MEDIANS {backend} over {len(mine)} runs: {json.dumps(medians)}")
+
+
+def settle(limit: float) -> None:
+    """Wait (at most *limit* s) until the 1-minute load is below the cores plus one.
+
+    Setting up a stack (the lab's image loads above all) leaves the machine busy for a
+    while; both backends start their burst from a machine that has calmed down.
+    """
+    deadline = time.monotonic() + limit
+    while os.getloadavg()[0] > (os.cpu_count() or 1) + 1 and time.monotonic() < deadline:
+        time.sleep(5)
+
+
+def one_run(backend: str, args) -> dict:
+    """One rehearsal on a fresh stack of *backend*; its figures."""
+    if backend == "host":
+        stack = Stack()
+        up, down = stack.up, stack.down
+    else:
+        lab = Lab(
+            name=f"mcbench-{os.getpid()}",
+            port=None,
+            env={
+                "MASTERCLASS_PREFIX": "mcbench",
+                "MASTERCLASS_CONCURRENT_SPAWNS": "100",
+                "ANSIBLE_PLAYBOOK": str(Path(sys.executable).parent / "ansible-playbook"),
+            },
+            # As the single host's Stack: no demo class, nothing released.
+            demo=False,
+        )
+        stack = None
+
+        def up():
+            nonlocal stack
+            lab.up()
+            stack = LabStack(lab)
+
+        down = lab.down
+    try:
+        up()
+        code = (
+            "import json; from masterclass.roster import create_class; "
+            "from pathlib import Path; "
+            "Path('/srv/jupyterhub/state/roster.json').unlink(missing_ok=True); "
+            f"_, logins = create_class('/srv/jupyterhub/state/roster.json', "
+            f"name='Rehearsal', pairs={args.pairs}, tutors=0); "
+            "print(json.dumps(logins))"
+        )
+        logins = json.loads(stack.hub_exec("python", "-c", code))
+        logins = {u: p for u, p in logins.items() if u.startswith("pair-")}
+        settle(args.settle)
+        result = rehearse(stack, logins, args)
+        if backend == "swarm":
+            result["pairs_per_node"] = dict(
+                sorted(Counter(stack.inspect(u)["_node"] for u in logins).items())
+            )
+    finally:
+        down()
+    result["backend"] = backend
+    return result
 
 
 if __name__ == "__main__":
