@@ -47,6 +47,9 @@ PAIR = re.compile(r"^pair-\d{2,3}$")
 #: The file a pair's worksheet records its results in, next to the notebook; the grader
 #: reads it from each collected folder.
 RESULTS_FILE = "masterclass-results.json"
+#: The folder next to the notebook where a pair's server records each training, so that
+#: autograde can replay it instead of training again (masterclass.toolkit.replay).
+TRAININGS_DIR = "masterclass-trainings"
 
 _SAFE = frozenset(string.ascii_lowercase + string.digits)
 

@@ -12,11 +12,20 @@ Every path is an option, so the same code runs on a plain directory in the unit 
 Each step is safe to repeat: releases and submitted copies are replaced as a whole,
 autograde and feedback run with ``--force``, and a broken notebook of one pair is
 reported by name without stopping the others.
+
+Collect grades in batches of up to :attr:`Grader.batch` pairs, one nbgrader process for
+the autograde of a batch and one for its feedback (each process start costs seconds),
+:attr:`Grader.workers` batches at a time (two by default, one per core of a small
+server); a pair a batch could not grade is graded alone, which names its problem.
+Autograde replays the trainings each pair's server recorded (``MASTERCLASS_REPLAY=1``,
+:mod:`masterclass.toolkit.replay`) instead of training again: the same network, so the
+same checks pass (``--no-replay`` trains again).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime
 import json
@@ -24,7 +33,10 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,6 +103,13 @@ class Grader:
     step_timeout: float = 3600
     #: Called as ``progress(event)`` while collecting (see :data:`PROGRESS_PREFIX`).
     progress: Callable[[dict], None] | None = None
+    #: Pairs graded at the same time (each runs nbgrader and a kernel).
+    workers: int = 2
+    #: Replay the trainings the pairs' servers recorded instead of training again.
+    replay: bool = True
+    #: Pairs per nbgrader run (one autograde and one feedback process per batch).
+    batch: int = 5
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # ------------------------------------------------------------------ setup
     def write_config(self) -> None:
@@ -113,19 +132,20 @@ class Grader:
             encoding="utf-8",
         )
 
-    def nbgrader(self, *args: str) -> subprocess.CompletedProcess:
+    def nbgrader(self, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess:
         env = dict(os.environ)
         # nbgrader runs alembic as a program: the venv's bin must be on PATH.
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         # Autograding must not write results files of its own; the pair's file counts.
         env["MASTERCLASS_RESULTS"] = "0"
+        env["MASTERCLASS_REPLAY"] = "1" if self.replay else "0"
         return subprocess.run(
             [sys.executable, "-m", "nbgrader", *args],
             cwd=self.paths.course,
             env=env,
             capture_output=True,
             text=True,
-            timeout=self.step_timeout,
+            timeout=timeout or self.step_timeout,
             check=False,
         )
 
@@ -201,15 +221,25 @@ class Grader:
             report.setdefault(user, {"status": NO_WORK, "submitted_at": None})
         todo = [user for user, entry in sorted(report.items()) if entry["status"] != NO_WORK]
         self._tell("start", assignment, total=len(todo))
-        for user, entry in sorted(report.items()):
-            if entry["status"] == NO_WORK:
-                continue
+
+        readable = []
+        for user in todo:
             problem = broken_notebooks(self.paths.course / "submitted" / user / assignment)
             if problem:
-                entry["problem"] = problem
+                report[user]["problem"] = problem
+                self._tell("graded", assignment, user=user, **report[user])
             else:
-                entry.update(self._grade(user, assignment))
-            self._tell("graded", assignment, user=user, **entry)
+                readable.append(user)
+        size = max(1, self.batch)
+        batches = [readable[i : i + size] for i in range(0, len(readable), size)]
+
+        def grade(users: list[str]) -> None:
+            for user, outcome in self._grade_batch(users, assignment).items():
+                report[user].update(outcome)
+                self._tell("graded", assignment, user=user, **report[user])
+
+        with ThreadPoolExecutor(max_workers=max(1, self.workers)) as pool:
+            list(pool.map(grade, batches))
         out = self.paths.course / "reports" / assignment
         out.mkdir(parents=True, exist_ok=True)
         (out / REPORT).write_text(json.dumps(report, indent=2, sort_keys=True), encoding="utf-8")
@@ -217,7 +247,8 @@ class Grader:
 
     def _tell(self, event: str, assignment: str, **details) -> None:
         if self.progress is not None:
-            self.progress({"event": event, "assignment": assignment, **details})
+            with self._lock:
+                self.progress({"event": event, "assignment": assignment, **details})
 
     def _place(self, folder: Path, user: str, assignment: str, timestamp: str) -> None:
         target = self.paths.course / "submitted" / user / assignment
@@ -226,19 +257,57 @@ class Grader:
         shutil.copytree(folder, target, ignore=shutil.ignore_patterns(".*", "feedback"))
         (target / "timestamp.txt").write_text(timestamp, encoding="utf-8")
 
-    def _grade(self, user: str, assignment: str) -> dict:
-        try:
-            run = self.nbgrader("autograde", assignment, "--student", user, "--force")
-        except subprocess.TimeoutExpired:
-            return {"problem": f"autograde took longer than {self.step_timeout:.0f} s"}
-        if run.returncode != 0:
-            return {"problem": f"autograde failed: {tail(run, 6)}"}
-        try:
-            feedback = self.nbgrader("generate_feedback", assignment, "--student", user, "--force")
-        except subprocess.TimeoutExpired:
-            return {"problem": "feedback generation took too long"}
-        if feedback.returncode != 0:
-            return {"problem": f"feedback failed: {tail(feedback, 6)}"}
+    def _gradebook_step(self, *args: str, timeout: float | None = None):
+        """An nbgrader step; again if another worker held the gradebook (sqlite) too long."""
+        for attempt in range(4):
+            run = self.nbgrader(*args, timeout=timeout)
+            if run.returncode == 0 or "database is locked" not in tail(run, 40):
+                return run
+            time.sleep(1 + attempt)
+        return run
+
+    def _grade_batch(self, users: list[str], assignment: str) -> dict[str, dict]:
+        """Autograde and feedback for *users*, one nbgrader run each; the outcome per pair.
+
+        nbgrader goes on after a pair's notebook fails and removes that pair's output, so
+        a pair counts as graded when its output is newer than the run. The others are
+        graded alone (:meth:`_grade`), which says what went wrong.
+        """
+        if len(users) == 1:
+            return {users[0]: self._grade(users[0], assignment)}
+        course = self.paths.course
+
+        def only(chosen: list[str]) -> list[str]:
+            everyone = [p.name for p in (course / "submitted").iterdir() if p.is_dir()]
+            exclude = ",".join(sorted(set(everyone) - set(chosen)))
+            return ["--student", "*", f"--CourseDirectory.student_id_exclude={exclude}"]
+
+        def newer(folder: str, user: str, suffix: str, since: float) -> bool:
+            files = (course / folder / user / assignment).glob(f"*{suffix}")
+            return any(f.stat().st_mtime >= since for f in files)
+
+        timeout = self.step_timeout * len(users)
+        outcome: dict[str, dict] = {}
+        started = time.time() - 1
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._gradebook_step("autograde", assignment, *only(users), "--force", timeout=timeout)
+        graded = [u for u in users if newer("autograded", u, ".ipynb", started)]
+        if graded:
+            started = time.time() - 1
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._gradebook_step(
+                    "generate_feedback", assignment, *only(graded), "--force", timeout=timeout
+                )
+            for user in graded:
+                if newer("feedback", user, ".html", started):
+                    self._publish_feedback(user, assignment)
+                    outcome[user] = {}
+        for user in users:
+            if user not in outcome:
+                outcome[user] = self._grade(user, assignment)
+        return outcome
+
+    def _publish_feedback(self, user: str, assignment: str) -> None:
         source = self.paths.course / "feedback" / user / assignment
         target = self.paths.exchange / self.course_id / "feedback" / user / assignment
         if target.exists():
@@ -246,6 +315,23 @@ class Grader:
         target.mkdir(parents=True)
         for html in source.glob("*.html"):
             shutil.copyfile(html, target / html.name)
+
+    def _grade(self, user: str, assignment: str) -> dict:
+        try:
+            run = self._gradebook_step("autograde", assignment, "--student", user, "--force")
+        except subprocess.TimeoutExpired:
+            return {"problem": f"autograde took longer than {self.step_timeout:.0f} s"}
+        if run.returncode != 0:
+            return {"problem": f"autograde failed: {tail(run, 6)}"}
+        try:
+            feedback = self._gradebook_step(
+                "generate_feedback", assignment, "--student", user, "--force"
+            )
+        except subprocess.TimeoutExpired:
+            return {"problem": "feedback generation took too long"}
+        if feedback.returncode != 0:
+            return {"problem": f"feedback failed: {tail(feedback, 6)}"}
+        self._publish_feedback(user, assignment)
         return {}
 
     # ----------------------------------------------------------------- export
@@ -424,11 +510,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--course-id", required=True)
     parser.add_argument("--pairs", default="", help="comma-separated pairs of the roster")
     parser.add_argument("--step-timeout", type=float, default=3600)
+    parser.add_argument("--workers", type=int, default=2, help="pairs graded at the same time")
+    parser.add_argument(
+        "--no-replay", action="store_true", help="train again instead of replaying recordings"
+    )
     for name, default in vars(Paths()).items():
         parser.add_argument(f"--{name}", type=Path, default=default)
     args = parser.parse_args(argv)
     paths = Paths(**{name: getattr(args, name) for name in vars(Paths())})
-    grader = Grader(args.course_id, paths, args.step_timeout, print_progress)
+    grader = Grader(
+        args.course_id,
+        paths,
+        args.step_timeout,
+        print_progress,
+        workers=args.workers,
+        replay=not args.no_replay,
+    )
     pairs = [p for p in args.pairs.split(",") if p]
     try:
         if args.action == "release":

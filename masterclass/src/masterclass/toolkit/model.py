@@ -18,6 +18,7 @@ import numpy as np
 
 from masterclass.messages import StudentError, text
 from masterclass.names import CATEGORIES
+from masterclass.toolkit import replay
 from masterclass.toolkit.events import Event, check_eventlist
 from masterclass.toolkit.plots import plot_learning_curve
 from masterclass.toolkit.render import IMAGE_SIZE, inverse_transforms
@@ -272,22 +273,44 @@ class MLModel:
         network = self._build()
         if self._training is None:
             raise StudentError("no_training_data")
-        training = _stream(self._training, shuffle=True)
-        validation = _stream(self._validation, shuffle=False) if self._validation else None
+        seed = int(rng().integers(0, 2**31 - 1))
         done = sum(len(run.accuracy) for run in self._runs)
+        # Autograde replays the training the pair's server recorded for the same inputs.
+        key = replay.training_key(
+            self._layers,
+            self._training,
+            self._validation,
+            network.get_weights(),
+            seed=seed,
+            done=done,
+            epochs=int(count_epochs),
+            batch=BATCH_SIZE,
+            rate=LEARNING_RATE,
+            keras=keras.__version__,
+        )
+        recorded = replay.load(key)
         started = time.perf_counter()
-        try:
-            history = network.fit(
-                training,
-                validation_data=validation,
-                initial_epoch=done,
-                epochs=done + int(count_epochs),
-                shuffle=False,  # the stream already reshuffles every epoch
-                verbose=1 if show_time else 0,
-            )
-        except tf.errors.ResourceExhaustedError:
-            raise StudentError("out_of_memory") from None
-        figures = history.history
+        if recorded is not None:
+            weights, saved = recorded
+            network.set_weights(weights)
+            figures, seconds = saved["history"], saved["seconds"]
+        else:
+            training = _stream(self._training, shuffle=True, seed=seed)
+            validation = _stream(self._validation, shuffle=False) if self._validation else None
+            try:
+                history = network.fit(
+                    training,
+                    validation_data=validation,
+                    initial_epoch=done,
+                    epochs=done + int(count_epochs),
+                    shuffle=False,  # the stream already reshuffles every epoch
+                    verbose=1 if show_time else 0,
+                )
+            except tf.errors.ResourceExhaustedError:
+                raise StudentError("out_of_memory") from None
+            figures = history.history
+            seconds = time.perf_counter() - started
+            replay.save(key, network.get_weights(), {"history": figures, "seconds": seconds})
         self._runs.append(
             _TrainingRun(
                 accuracy=figures["accuracy"],
@@ -305,7 +328,6 @@ class MLModel:
             validation_confusion=None,
         )
         if show_time:
-            seconds = time.perf_counter() - started
             print(text("model.training_done", epochs=count_epochs, seconds=seconds))
 
     def show_learning_curve(self, show_accuracy: bool = True, show_loss: bool = False) -> None:
@@ -378,7 +400,7 @@ class MLModel:
             raise StudentError("layer_value", name="activation", expected="'relu'", value=value)
 
 
-def _stream(events: list[Event], *, shuffle: bool) -> tf.data.Dataset:
+def _stream(events: list[Event], *, shuffle: bool, seed: int | None = None) -> tf.data.Dataset:
     """Return a dataset of rendered ``float32`` batches (and labels) for *events*.
 
     Only the distinct original images are gathered (``uint8``); each batch is
@@ -402,7 +424,7 @@ def _stream(events: list[Event], *, shuffle: bool) -> tf.data.Dataset:
 
     dataset = tf.data.Dataset.from_tensor_slices((index, transforms, labels))
     if shuffle:
-        seed = int(rng().integers(0, 2**31 - 1))
+        seed = int(rng().integers(0, 2**31 - 1)) if seed is None else seed
         dataset = dataset.shuffle(len(events), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(BATCH_SIZE)
 
