@@ -52,7 +52,7 @@ m.load_structure_default()
 m.load_training_eventlist(train)
 m.load_validation_eventlist(val)
 pathlib.Path(".drill/training-started").write_text("1")
-m.train(count_epochs=2)
+m.train(count_epochs=4)  # long enough to outlast a slow hub restart
 accuracy = calculate_prediction_accuracy(test, m.predict(test))
 pathlib.Path(".drill/training-done").write_text(json.dumps({"accuracy": accuracy}))
 """
