@@ -41,7 +41,10 @@ organiser: ## Install the light organiser CLI (`masterclass class ...`) into ~/.
 test: install tools images base-image ## Run the whole suite: lint, unit tier, integration tier on real containers.
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(PYTEST) tests
+	$(PYTEST) -m "not swarm" tests
+
+test-swarm: install images ## Run the swarm tier (a 3-node Docker-in-Docker lab; not yet part of make test).
+	$(PYTEST) -m swarm tests
 
 tools: ## Make sure Chromium and pdftoppm are there (as root, installs Debian's packages).
 	.ci/ensure-tools
@@ -103,7 +106,7 @@ down: ## Stop the class hub; keeps all data (homes, roster, hub state).
 worksheets: install ## Build the worksheets: notebooks (de/en, nbgrader layout) and sheets as HTML + PDF.
 	$(BIN)/python worksheets/build.py
 
-.PHONY: swarm-lab swarm-lab-down
+.PHONY: swarm-lab swarm-lab-down test-swarm
 swarm-lab: install ## A Docker Swarm (manager + 2 workers in containers) with the class; prints URL and logins.
 	ANSIBLE_PLAYBOOK=$(BIN)/ansible-playbook $(BIN)/python hub/swarm_lab.py up
 
