@@ -41,31 +41,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from masterclass.grading import layout
+from masterclass.grading.report import (
+    COLUMNS,
+    NO_WORK,
+    NOT_SUBMITTED,
+    SUBMITTED,
+    factors_text,
+    number,
+    read_json,
+    summary,
+)
 from masterclass.names import RESULTS_FILE
 
 #: What collect writes per assignment; export and the CLI read it.
 REPORT = "collect.json"
-#: Status words in the report and the export.
-SUBMITTED, NOT_SUBMITTED, NO_WORK = "submitted", "not submitted", "no work"
 #: Text nbgrader must have removed from the student version.
 FORBIDDEN = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
-#: The export's columns, in order.
-COLUMNS = (
-    "pair",
-    "assignment",
-    "status",
-    "submitted_at",
-    "score",
-    "max_score",
-    "problem",
-    "test_accuracy",
-    "epochs",
-    "augmentation_factors",
-    "measured_q",
-    "measured_e",
-    "measured_m",
-    "measured_t",
-)
 
 
 #: nbgrader's filesystem exchange, step by step (nbgrader.exchange.default); the release
@@ -359,10 +350,10 @@ class Grader:
                     "score": "" if score is None else round(score, 2),
                     "max_score": "" if max_score is None else round(max_score, 2),
                     "problem": entry.get("problem", ""),
-                    "test_accuracy": _num(results.get("test_accuracy")),
+                    "test_accuracy": number(results.get("test_accuracy")),
                     "epochs": results.get("epochs", ""),
                     "augmentation_factors": factors_text(results.get("augmentation_factors")),
-                    **{f"measured_{c}": _num(ratios.get(c)) for c in "qemt"},
+                    **{f"measured_{c}": number(ratios.get(c)) for c in "qemt"},
                 }
             )
         return rows
@@ -395,35 +386,6 @@ class Grader:
             writer.writerows(rows)
         md_path.write_text(summary(self.course_id, rows), encoding="utf-8")
         return csv_path, md_path
-
-
-def summary(course_id: str, rows: list[dict]) -> str:
-    """A readable Markdown table of the export, for the closing discussion."""
-    lines = [
-        f"# {course_id}: results of the pairs ({now()})",
-        "",
-        "| pair | assignment | status | score | test accuracy | epochs | factors "
-        "| q | e | m | t | problem |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        score = f"{r['score']}/{r['max_score']}" if r["score"] != "" else "–"
-        ratios = [_pct(r[f"measured_{c}"]) for c in "qemt"]
-        lines.append(
-            f"| {r['pair']} | {r['assignment']} | {r['status']} | {score} "
-            f"| {_pct(r['test_accuracy'])} | {r['epochs'] or '–'} "
-            f"| {r['augmentation_factors'] or '–'} | {' | '.join(ratios)} | {r['problem'] or ''} |"
-        )
-    submitted = sum(r["status"] == SUBMITTED for r in rows)
-    lines += ["", f"{submitted} of {len(rows)} submitted."]
-    return "\n".join(lines) + "\n"
-
-
-def factors_text(factors) -> str:
-    """The augmentation factors as 'q e m t' numbers (recorded as a dict or a list)."""
-    if isinstance(factors, dict):
-        factors = [factors.get(c, "?") for c in "qemt"]
-    return " ".join(str(f) for f in factors or [])
 
 
 def solution_leaks(folder: Path) -> list[str]:
@@ -473,26 +435,6 @@ def check_name(name: str) -> str:
 def tail(run: subprocess.CompletedProcess, lines: int = 20) -> str:
     text = (run.stderr or "") + (run.stdout or "")
     return " | ".join(line for line in text.strip().splitlines()[-lines:])
-
-
-def read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
-
-
-def _num(value) -> str | float:
-    return round(float(value), 4) if isinstance(value, int | float) else ""
-
-
-def _pct(value) -> str:
-    return f"{100 * value:.1f} %" if isinstance(value, int | float) else "–"
 
 
 #: Lines of the grader's output that report progress (the last line is the JSON answer).

@@ -20,7 +20,8 @@ import httpx
 
 from masterclass.grading import layout, placeholder
 from masterclass.grading.course import Course, check_lang
-from masterclass.grading.grader import PROGRESS_PREFIX, GradingError, now
+from masterclass.grading.grader import PROGRESS_PREFIX, GradingError
+from masterclass.grading.report import now
 from masterclass.names import stack_name
 from masterclass.organiser.docker import docker_client
 from masterclass.organiser.state import class_language
