@@ -185,7 +185,10 @@ def collect_command(
     for name, report in answer.items():
         console.print(f"{name}:")
         for user, entry in sorted(report.items()):
-            console.print(f"  {_line(user, entry)}", soft_wrap=True)
+            # A problem was named in full while the pair was graded (above).
+            brief = {k: v for k, v in entry.items() if k != "problem"}
+            note = " — a problem, named above" if entry.get("problem") else ""
+            console.print(f"  {_line(user, brief)}{note}", soft_wrap=True)
 
 
 @class_app.command("export")
