@@ -320,8 +320,11 @@ def prestart(stack: Stack, users: list[str], timeout: float) -> float:
     created = api.post("/users", json={"usernames": users})
     if created.status_code not in (201, 409):
         raise RuntimeError(f"creating the users failed: {created.status_code} {created.text}")
-    for user in users:
-        started = api.post(f"/users/{user}/server")
+    # All at once, as `class warm --start` does (the hub answers each start only after
+    # its slow-spawn timeout of 10 s).
+    with ThreadPoolExecutor(max_workers=min(16, len(users))) as pool:
+        answers = list(pool.map(lambda user: api.post(f"/users/{user}/server"), users))
+    for user, started in zip(users, answers, strict=True):
         if started.status_code not in (201, 202):
             raise RuntimeError(f"starting {user} failed: {started.status_code} {started.text}")
 

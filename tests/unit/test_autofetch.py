@@ -266,6 +266,22 @@ def test_the_extension_waits_a_little_for_an_exchange_that_does_not_answer(
     assert placeholder.is_placeholder(home / WORKSHEET)
 
 
+def test_a_refusal_does_not_hold_the_start(exchange, tmp_path, monkeypatch):
+    """A server started before its pair's first login may not fetch yet: no waiting for it."""
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "token-of-nobody")
+    monkeypatch.setenv("MASTERCLASS_AUTOFETCH_WAIT", "20")
+    home = tmp_path / "home"
+    serverapp = SimpleNamespace(
+        root_dir=str(home), log=logging.getLogger("test"), web_app=SimpleNamespace(settings={})
+    )
+    start = time.monotonic()
+    autofetch._load_jupyter_server_extension(serverapp)
+    assert time.monotonic() - start < 10
+    watcher = serverapp.web_app.settings[autofetch.SETTING]
+    assert "refused (4" in watcher.last_error
+    assert placeholder.is_placeholder(home / WORKSHEET)
+
+
 def test_the_extension_is_off_without_an_exchange(tmp_path, monkeypatch):
     monkeypatch.delenv("MASTERCLASS_EXCHANGE_URL", raising=False)
     serverapp = SimpleNamespace(

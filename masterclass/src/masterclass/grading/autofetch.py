@@ -129,7 +129,10 @@ class Watcher:
         end = time.monotonic() + wait
         while True:
             fetched = self.step()
-            if not self.last_error or time.monotonic() + 2 > end:
+            # A refusal (4xx) is an answer: waiting does not change it (a server started
+            # before its pair's first login may not fetch yet); the later rounds retry.
+            refused = "refused (4" in self.last_error
+            if not self.last_error or refused or time.monotonic() + 2 > end:
                 return fetched
             time.sleep(2)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
 import typer
@@ -85,11 +86,18 @@ def start_servers(api: HubAPI, users: list[str], timeout: float, progress=None) 
     for user in users:
         api.create_user(user)
     asked: set[str] = set()
+
+    def ask(user: str) -> int:
+        return api.request("POST", f"/users/{user}/server", ok=(201, 202, 400, 429)).status_code
+
     while time.monotonic() < deadline:
-        for user in [u for u in waiting if u not in asked]:
-            r = api.request("POST", f"/users/{user}/server", ok=(201, 202, 400, 429))
-            if r.status_code != 429:
-                asked.add(user)
+        # All at once: the hub answers a start only when the server is up or after its
+        # slow-spawn timeout (10 s), so one request after the other took 10 s per pair.
+        todo = [u for u in waiting if u not in asked]
+        with ThreadPoolExecutor(max_workers=max(1, min(16, len(todo)))) as pool:
+            for user, status in zip(todo, pool.map(ask, todo), strict=True):
+                if status != 429:
+                    asked.add(user)
         models = api.users()
         for user in list(waiting):
             if user in asked and server_state(models.get(user)) == "running":
