@@ -37,7 +37,7 @@ from nbgrader.exchange.abc.exchange import Exchange
 from traitlets import Float, Unicode, default
 
 from masterclass.grading import placeholder
-from masterclass.grading.course import SAFE_NAME
+from masterclass.grading.layout import SAFE_NAME
 from masterclass.grading.service import pack, unpack
 
 ENV_URL = "MASTERCLASS_EXCHANGE_URL"
