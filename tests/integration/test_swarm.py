@@ -15,6 +15,7 @@ Ansible role installs it):
 - worker 2 is stopped during the class: the hub notices, status and check show it down,
   a pair there is told at once why it cannot start, the others carry on; when it returns
   its pairs start on it again with their homes;
+- warm checks the student image on every node and starts the stopped pair on its node;
 - purge leaves no pair volume and no pair service on any node;
 - the lab's teardown leaves no container, network or volume.
 
@@ -434,6 +435,16 @@ def test_worker_2_goes_down_during_the_class_and_comes_back(lab, pairs, placemen
         assert node_of(lab, user) == worker
         assert home_digest(lab, worker, user) == digests[user]
     figure(f"{worker} back, its pairs running on it again in {time.monotonic() - returned:.0f} s")
+
+
+def test_warm_checks_every_nodes_image_and_starts_the_stopped_pair(lab, pairs, worked, placement):
+    warm = lab.cli("class", "warm", "--start", "--only", worked, check=False)
+    assert warm.returncode == 0, warm.stdout + warm.stderr + lab.explain()
+    for worker in lab.workers:
+        assert f"{worker}: {lab.student_image} current" in warm.stdout, warm.stdout
+    assert "Running pairs per node:" in warm.stdout
+    # The stopped pair went back to the node that holds its home.
+    assert node_of(lab, worked) == placement[worked]
 
 
 def test_purge_leaves_no_pair_volume_or_service_on_any_node(lab, pairs):
