@@ -7,15 +7,17 @@ home is, and what a job's output means.
 
 from __future__ import annotations
 
+import ast
 import base64
 import io
 import json
+import sys
 import tarfile
 from types import SimpleNamespace
 
 import pytest
 
-from masterclass.organiser import preflight, swarm
+from masterclass.organiser import nodejobs, preflight, swarm
 from masterclass.organiser.errors import StackError
 
 
@@ -112,17 +114,17 @@ SETTINGS = SimpleNamespace(prefix="mc", student_image="masterclass/student:lates
 
 def test_a_job_answers_through_its_log_and_is_removed():
     service = FakeService([("complete", "")], b'noise\nANSWER ["mc-home-pair-01"]\n')
-    assert swarm.homes_on(fake_client(service), SETTINGS, node("w1")) == ["mc-home-pair-01"]
+    assert nodejobs.homes_on(fake_client(service), SETTINGS, node("w1")) == ["mc-home-pair-01"]
     assert service.removed
 
 
 def test_a_job_a_node_cannot_run_says_why():
     service = FakeService([("rejected", "No such image: masterclass/student:latest")], b"")
     with pytest.raises(StackError, match="No such image"):
-        swarm.run_job(fake_client(service), SETTINGS, node("w1"), "homes", "x")
+        nodejobs.run_job(fake_client(service), SETTINGS, node("w1"), "homes", "x")
     assert service.removed
     # ...which for the image check means: the image is missing there.
-    assert swarm.image_ids(fake_client(service), SETTINGS, node("w1"), ["img"]) == {"img": None}
+    assert nodejobs.image_ids(fake_client(service), SETTINGS, node("w1"), ["img"]) == {"img": None}
 
 
 def snapshot_log(members: dict[str, bytes], extra=None) -> bytes:
@@ -145,7 +147,7 @@ def test_a_stopped_pairs_folder_is_unpacked_with_its_times(tmp_path):
     settings = SimpleNamespace(**vars(SETTINGS), volume_name=lambda u: f"mc-home-{u}")
     log = snapshot_log({"pair-03/tiny/tiny.ipynb": b"{}"})
     service = FakeService([("complete", "")], log)
-    swarm.snapshot_stopped(
+    nodejobs.snapshot_stopped(
         fake_client(service), settings, node("w1"), ["pair-03"], ["tiny"], tmp_path, 10**6
     )
     copied = tmp_path / "pair-03" / "tiny" / "tiny.ipynb"
@@ -158,7 +160,22 @@ def test_a_snapshot_with_a_link_is_refused(tmp_path):
     link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
     service = FakeService([("complete", "")], snapshot_log({}, extra=link))
     with pytest.raises(StackError, match="evil"):
-        swarm.snapshot_stopped(
+        nodejobs.snapshot_stopped(
             fake_client(service), settings, node("w1"), ["pair-03"], ["tiny"], tmp_path, 10
         )
     assert not (tmp_path / "pair-03").exists()
+
+
+def test_the_node_job_needs_only_the_standard_library():
+    """It runs as ``python3 -c`` in the student image, outside the masterclass package."""
+    tree = ast.parse(nodejobs.JOB)
+    imported = {
+        alias.name.split(".")[0]
+        for stmt in ast.walk(tree)
+        if isinstance(stmt, ast.Import | ast.ImportFrom)
+        for alias in (stmt.names if isinstance(stmt, ast.Import) else [ast.alias(stmt.module)])
+    }
+    assert imported and imported <= sys.stdlib_module_names, imported
+    assert {"homes", "remove", "images", "snapshot"} <= set(
+        f.name for f in tree.body if isinstance(f, ast.FunctionDef)
+    )

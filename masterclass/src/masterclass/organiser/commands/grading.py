@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from masterclass.names import is_pair
 from masterclass.organiser import docker as engine
-from masterclass.organiser import swarm
+from masterclass.organiser import nodejobs, swarm
 from masterclass.organiser.api import HubAPI, server_state
 from masterclass.organiser.app import class_app, console, err_console, errors
 from masterclass.organiser.board import read_board, write_board
@@ -108,7 +108,7 @@ def _snapshots(settings: Settings, api: HubAPI, client, models, pairs, names, fo
                 # The mount point inside the read-only snapshots mount.
                 (folder / user).mkdir()
     if stopped:
-        swarm.snapshot_stopped_pairs(
+        nodejobs.snapshot_stopped_pairs(
             settings, api, client, stopped, names, folder, SNAPSHOT_MAX_BYTES, err_console.print
         )
     return homes

@@ -14,7 +14,7 @@ from rich.table import Table
 from masterclass.grading.layout import COURSE_DIR, EXCHANGE_DIR, course_volume
 from masterclass.hub import disk
 from masterclass.names import is_pair, is_roster_user, roster_containers, roster_homes
-from masterclass.organiser import classfiles, swarm
+from masterclass.organiser import classfiles, nodejobs, swarm
 from masterclass.organiser import docker as engine
 from masterclass.organiser.api import HubAPI
 from masterclass.organiser.app import class_app, console, errors
@@ -101,7 +101,7 @@ def purge_plan(settings: Settings, state, api: HubAPI, client) -> dict:
         f for f in (ROSTER_FILE, DEMO_LOGINS_FILE, EXPORT_MARKER) if state.read(f) is not None
     ]
     # On a swarm: the pairs' services, and their homes on the other nodes.
-    on_nodes = swarm.purge_plan(settings, client) if swarm.active(client) else None
+    on_nodes = nodejobs.purge_plan(settings, client) if swarm.active(client) else None
     activity = [
         _parse_time(models[u].get("last_activity")) for u in users if is_pair(u) and u in models
     ]
@@ -201,7 +201,7 @@ def carry_out(settings: Settings, state, api: HubAPI, client, plan: dict, timeou
     for name in plan["volumes"]:
         _remove_volume(client, name, timeout, settings.hub_image, settings.prefix)
     if plan.get("swarm"):
-        for left in swarm.purge(settings, client, plan["swarm"], timeout):
+        for left in nodejobs.purge(settings, client, plan["swarm"], timeout):
             console.print(f"[yellow]Not deleted:[/] {left}; run purge again when it is free.")
     if plan["exchange_files"]:
         hub = engine.running_container(settings.prefix, client, "hub")

@@ -19,7 +19,7 @@ from rich.progress import (
 )
 
 from masterclass.organiser import docker as engine
-from masterclass.organiser import swarm
+from masterclass.organiser import nodejobs, swarm
 from masterclass.organiser.api import HubAPI, server_state
 from masterclass.organiser.app import class_app, console, errors
 from masterclass.organiser.errors import ExitCode, OrganiserError, StackError, short
@@ -158,7 +158,7 @@ def warm_command(
             console.print(f"{image}: {what}")
         if swarm.active(client):
             # The pairs' servers run on the pair nodes: each must hold the current image.
-            swarm.warm_nodes(client, settings, console)
+            nodejobs.warm_nodes(client, settings, console)
         if not start:
             console.print(f"Images ready in {time.monotonic() - began:.1f} s.")
             return
