@@ -38,12 +38,12 @@ organiser: ## Install the light organiser CLI (`masterclass class ...`) into ~/.
 	ln -sf $(ORGANISER_VENV)/bin/masterclass $(ORGANISER_BIN)/masterclass
 	@echo "Installed: $(ORGANISER_BIN)/masterclass ($$($(ORGANISER_BIN)/masterclass --version))"
 
-test: install tools images base-image ## Run the whole suite: lint, unit tier, integration tier on real containers.
+test: install tools images base-image ## Run the whole suite: lint, unit tier, integration tier, swarm lab.
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(PYTEST) -m "not swarm" tests
+	$(PYTEST) tests
 
-test-swarm: install images ## Run the swarm tier (a 3-node Docker-in-Docker lab; not yet part of make test).
+test-swarm: install images base-image ## Run only the swarm tier (a 3-node Docker-in-Docker lab; part of make test).
 	$(PYTEST) -m swarm tests
 
 tools: ## Make sure Chromium and pdftoppm are there (as root, installs Debian's packages).
