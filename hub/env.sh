@@ -1,4 +1,4 @@
-# Sourced by up.sh and down.sh: the settings of .env, as Compose reads them (a variable
+# Sourced by up.sh, down.sh and release-missing.sh: the settings of .env, as Compose reads them (a variable
 # already set in the environment wins over .env).
 if [[ -f .env ]]; then
     environment="$(export -p)"

@@ -12,14 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [[ -f .env ]]; then
-    environment="$(export -p)"
-    set -a
-    # shellcheck disable=SC1091
-    source .env
-    set +a
-    eval "$environment" || true  # (a read-only variable stays as it is)
-fi
+# shellcheck source=hub/env.sh
+source hub/env.sh
 # shellcheck source=hub/compose.sh
 source hub/compose.sh
 
