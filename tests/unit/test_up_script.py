@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[2]
-SCRIPTS = ("hub/up.sh", "hub/compose.sh", "hub/release-missing.sh")
+SCRIPTS = ("hub/up.sh", "hub/env.sh", "hub/compose.sh", "hub/release-missing.sh")
 #: The machine's programs the scripts and stubs may use (linked into the stub PATH).
 TOOLS = ("bash", "dirname", "sleep", "ln", "cat")
 
