@@ -129,16 +129,15 @@ def update_spawner(c, env):
         "security_opt": ["no-new-privileges"],
         # A pair's server needs no Linux capabilities at all.
         "cap_drop": ["ALL"],
+        # The image is read-only: a pair writes only its home and a small /tmp.
+        "read_only": True,
+        "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={env.get('MASTERCLASS_TMP_SIZE', '256m')}"},
+        # The server's log stays small, whatever a pair prints to it.
+        "log_config": {"type": "json-file", "config": {"max-size": "10m", "max-file": "2"}},
     }
+    # (On a swarm, masterclass.hub.swarm carries all of these to the service, or refuses.)
     if env.get("MASTERCLASS_BACKEND", "docker") == "docker":
-        # (On this host's engine only: a Swarm service holds these differently, swarm.py.)
-        host_config |= {
-            # The image is read-only: a pair writes only its bounded home and a small /tmp.
-            "read_only": True,
-            "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={env.get('MASTERCLASS_TMP_SIZE', '256m')}"},
-            # The server's log stays small, whatever a pair prints to it.
-            "log_config": {"type": "json-file", "config": {"max-size": "10m", "max-file": "2"}},
-        }
+        # The home's size bound is made on this host, so it holds on the docker backend only.
         quota = env.get("MASTERCLASS_HOME_QUOTA", HOME_QUOTA)
         if not SIZE.match(quota) and quota != "0":
             raise ValueError(f"MASTERCLASS_HOME_QUOTA={quota!r}: a size like 2G, or 0 for none")

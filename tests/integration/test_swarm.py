@@ -302,6 +302,10 @@ print(json.dumps({
     "swap_total": int(re.search(r"SwapTotal:\s*(\d+)", meminfo).group(1)),
     "cpu": int(read(cpu + "cfs_quota_us")) / int(read(cpu + "cfs_period_us")),
     "home": [m.split()[4] for m in open("/proc/self/mountinfo") if m.split()[4] == "/home/jovyan"],
+    "mounts": {
+        m.split()[4]: (m.split()[5].split(",")[0], m.split(" - ")[1].split()[0])
+        for m in open("/proc/self/mountinfo") if m.split()[4] in ("/", "/tmp")
+    },
 }))
 """
 
@@ -324,6 +328,9 @@ def test_every_limit_holds_inside_a_pair_on_each_worker(lab, pairs, placement):
         assert seen["memory_swap"] >= limit and seen["swap_total"] == 0
         assert seen["cpu"] == 2.0
         assert seen["home"] == ["/home/jovyan"]
+        # The image is read-only; a pair writes only its home and a small tmpfs /tmp.
+        assert seen["mounts"]["/"][0] == "ro", seen["mounts"]
+        assert seen["mounts"]["/tmp"] == ["rw", "tmpfs"], seen["mounts"]
         volumes = lab.node_docker(worker, "volume", "ls", "-q").stdout.split()
         assert f"{PREFIX}-home-{user}" in volumes
 

@@ -137,9 +137,28 @@ def test_every_limit_of_the_single_host_is_carried_into_the_service(spawner):
     assert spec["endpoint_spec"] == {"Mode": "dnsrr"}
     assert spec["name"] == "mc-pair-01"
     # The home is a named volume on the node (upstream would make it a refused bind mount).
-    assert container["Mounts"] == [
-        {"Target": "/home/jovyan", "Source": "mc-home-pair-01", "Type": "volume", "ReadOnly": False}
+    # The image is read-only: besides the home, a pair writes only a small /tmp.
+    assert container["ReadOnly"] is True
+    assert sorted(container["Mounts"], key=lambda m: m["Target"]) == [
+        {
+            "Target": "/home/jovyan",
+            "Source": "mc-home-pair-01",
+            "Type": "volume",
+            "ReadOnly": False,
+        },
+        {
+            "Target": "/tmp",
+            "Source": None,
+            "Type": "tmpfs",
+            "ReadOnly": False,
+            "TmpfsOptions": {"SizeBytes": 256 * 1024**2},
+        },
     ]
+    # The server's log stays small on the node too.
+    assert task["LogDriver"] == {
+        "Name": "json-file",
+        "Options": {"max-size": "10m", "max-file": "2"},
+    }
 
 
 def test_settings_a_service_cannot_hold_are_refused_not_dropped():
