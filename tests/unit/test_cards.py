@@ -154,3 +154,13 @@ def test_many_organisers_continue_on_a_further_summary_page(tmp_path):
         if username.startswith("organiser-"):
             assert username in summary and passphrase in summary
     assert "masterclass class purge" in summary
+    # The further page is counted: what the CLI prints is what the PDF holds.
+    pages = len(rasterise(path, tmp_path, dpi=10))
+    assert pages == cards.pages_of(path.read_bytes()) == cards.page_count(1) + 1
+
+
+@pytest.mark.parametrize("pairs", [1, 9, 41])
+def test_the_pages_of_a_pdf_are_counted_as_printed(tmp_path, pairs):
+    pdf = cards.render("Count", URL, logins(pairs, 2), "de")
+    path = cards.write(tmp_path / "cards.pdf", pdf)
+    assert cards.pages_of(pdf) == len(rasterise(path, tmp_path, dpi=10)) == cards.page_count(pairs)

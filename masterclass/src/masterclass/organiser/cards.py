@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -48,8 +49,17 @@ _BOTTOM = 15 * mm
 
 
 def page_count(pairs: int) -> int:
-    """Pages of a class's PDF: card pages, tutor-sheet pages and the one summary page."""
+    """Pages to plan for: card pages, tutor-sheet pages and one summary page.
+
+    A class with more organisers than fit on the summary page gets one page more; what
+    a PDF really holds is :func:`pages_of`.
+    """
     return math.ceil(pairs / CARDS_PER_PAGE) + max(1, math.ceil(pairs / TUTOR_ROWS)) + 1
+
+
+def pages_of(pdf: bytes) -> int:
+    """The number of pages of a PDF made by :func:`render` (its page objects)."""
+    return len(re.findall(rb"/Type /Page\b(?!s)", pdf))
 
 
 def render(

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from masterclass.names import is_pair
 from masterclass.organiser import classfiles
 from masterclass.organiser.app import class_app, console, errors
 from masterclass.organiser.errors import ExitCode, OrganiserError
@@ -66,5 +65,5 @@ def cards_command(
             if unknown:
                 raise OrganiserError(f"Unknown username(s): {', '.join(unknown)}", ExitCode.USAGE)
         path = classfiles.write_cards(settings, saved, out, wanted)
-    count = len([u for u in (wanted or saved["logins"]) if is_pair(u)])
-    console.print(f"Login cards ({cards.page_count(count)} pages, A4): [bold]{path}[/]")
+    pages = cards.pages_of(Path(path).read_bytes())
+    console.print(f"Login cards ({pages} pages, A4): [bold]{path}[/]")

@@ -172,7 +172,7 @@ def _create(
         f"Created the class [bold]{name}[/] with {pairs} pairs, {tutors} tutors{extra} "
         f"on {state.describe()}."
     )
-    console.print(f"Login cards ({cards.page_count(pairs)} pages, A4): [bold]{out}[/]")
+    console.print(f"Login cards ({cards.pages_of(pdf)} pages, A4): [bold]{out}[/]")
     console.print(
         "The passphrases are only on the cards and in "
         f"{folder / classfiles.LOGINS_FILE} (mode 600) until `masterclass class purge`."
