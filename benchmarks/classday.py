@@ -27,9 +27,13 @@ and two workers as Docker-in-Docker nodes on this machine, started and removed b
 benchmark); ``--backend both`` runs the single host and then the lab in one run, so the
 two are compared under the same load of the machine.
 
+``--docker-threads 1 4`` alternates the single host's ``MASTERCLASS_DOCKER_THREADS`` (the
+threads that call the engine for the pairs' servers) run by run, on a fresh stack each.
+
 Usage:
     .venv/bin/python benchmarks/classday.py [--pairs 15] [--window 30] [--runs 1]
         [--cold] [--prestart] [--no-work] [--backend host|swarm|both] [--json out.json]
+        [--docker-threads N [N ...]]
 """
 
 from __future__ import annotations
@@ -433,6 +437,13 @@ def main() -> None:
         help="before the burst, wait up to this many seconds for the load to drop",
     )
     parser.add_argument(
+        "--docker-threads",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help="on the single host, alternate the hub's MASTERCLASS_DOCKER_THREADS over these",
+    )
+    parser.add_argument(
         "--backend",
         choices=["host", "swarm", "both"],
         default="host",
@@ -441,6 +452,8 @@ def main() -> None:
     args = parser.parse_args()
 
     backends = ["host", "swarm"] if args.backend == "both" else [args.backend]
+    if args.docker_threads:
+        backends = [f"host:{n}" for n in args.docker_threads]
     results = []
     for run in range(args.runs):
         for backend in backends:
@@ -481,8 +494,10 @@ def settle(limit: float) -> None:
 
 def one_run(backend: str, args) -> dict:
     """One rehearsal on a fresh stack of *backend*; its figures."""
-    if backend == "host":
-        stack = Stack()
+    if backend.startswith("host"):
+        # "host:4": the single host with MASTERCLASS_DOCKER_THREADS=4 (--docker-threads).
+        threads = backend.partition(":")[2]
+        stack = Stack(**({"MASTERCLASS_DOCKER_THREADS": threads} if threads else {}))
         up, down = stack.up, stack.down
     else:
         lab = Lab(

@@ -76,7 +76,7 @@ def update_auth(c, env):
 #: MASTERCLASS_BACKEND → the spawner class for it (MASTERCLASS_SPAWNER overrides both).
 SPAWNERS = {
     # Containers on this host's engine (the hub's own machine).
-    "docker": "dockerspawner.DockerSpawner",
+    "docker": "masterclass.hub.spawner.PairSpawner",
     # One-task Swarm services on the swarm's pair nodes (docs/scale-out.md).
     "swarm": "masterclass.hub.swarm.SwarmSpawner",
 }
@@ -118,6 +118,9 @@ def update_spawner(c, env):
     c.DockerSpawner.mem_limit = mem
     # CPU limit per pair, in cores.
     c.DockerSpawner.cpu_limit = float(env.get("MASTERCLASS_CPU_LIMIT", "2"))
+    # Threads that call the Docker engine (upstream: one): a class logging in at once
+    # gets its containers created side by side (masterclass.hub.spawner).
+    c.DockerSpawner.docker_threads = int(env.get("MASTERCLASS_DOCKER_THREADS", "4"))
     # Run as the image's unprivileged user even if the image changes its USER.
     c.DockerSpawner.extra_create_kwargs = {"user": "1000:1000"}
     host_config = {

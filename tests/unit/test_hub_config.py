@@ -48,7 +48,7 @@ def test_state_lives_in_the_state_volume_with_private_secrets(env, tmp_path):
 def test_defaults_for_a_class(env):
     c = load()
     d = c.DockerSpawner
-    assert c.JupyterHub.spawner_class == "dockerspawner.DockerSpawner"
+    assert c.JupyterHub.spawner_class == "masterclass.hub.spawner.PairSpawner"
     assert d.image == "masterclass/student:latest"
     assert d.allowed_images == ["masterclass/student:latest"]
     assert d.network_name == "mc-spawn" and d.use_internal_ip is True

@@ -110,7 +110,7 @@ def test_auth_limits_from_the_environment(parts):
 def test_spawner_class_is_chosen_in_one_place(parts):
     functions, env = parts
     c = apply(functions["update_spawner_class"], env)
-    assert c.JupyterHub.spawner_class == "dockerspawner.DockerSpawner"
+    assert c.JupyterHub.spawner_class == "masterclass.hub.spawner.PairSpawner"
     c = apply(functions["update_spawner_class"], {**env, "MASTERCLASS_SPAWNER": "x.Y"})
     assert c.JupyterHub.spawner_class == "x.Y"
 

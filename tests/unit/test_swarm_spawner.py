@@ -110,7 +110,7 @@ def service_spec(spawner) -> dict:
 def test_the_backend_setting_chooses_the_swarm_spawner(tmp_path):
     assert hub_config(tmp_path).JupyterHub.spawner_class == "masterclass.hub.swarm.SwarmSpawner"
     docker = hub_config(tmp_path, MASTERCLASS_BACKEND="docker").JupyterHub.spawner_class
-    assert docker == "dockerspawner.DockerSpawner"
+    assert docker == "masterclass.hub.spawner.PairSpawner"
     with pytest.raises(ValueError, match="MASTERCLASS_BACKEND"):
         hub_config(tmp_path, MASTERCLASS_BACKEND="kubernetes")
 

@@ -56,6 +56,8 @@ from jupyterhub.traitlets import ByteSpecification
 from tornado import web
 from traitlets import Bool, Unicode
 
+from masterclass.hub.spawner import ConcurrentDockerCalls
+
 #: Engine label (daemon.json ``labels``) of a node whose engine runs every container with
 #: ``no-new-privileges`` (daemon.json ``"no-new-privileges": true``).
 NO_NEW_PRIVILEGES_LABEL = "masterclass.no-new-privileges"
@@ -147,7 +149,7 @@ def node_summary(node: dict) -> dict:
     }
 
 
-class SwarmSpawner(UpstreamSwarmSpawner):
+class SwarmSpawner(ConcurrentDockerCalls, UpstreamSwarmSpawner):
     """A pair's server as a one-task Swarm service on a pair node, pinned to its home's node."""
 
     pair_node_label = Unicode(
