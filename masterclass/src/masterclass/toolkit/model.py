@@ -62,8 +62,8 @@ if current_seed() is not None:
 
 BATCH_SIZE = 16
 """Images per training step. Measured on the solution path with ``bfloat16`` and batches
-gathered when built: 24 peaks at 1.02 GB of resident memory, 16 at 0.94 GB for 3 % more CPU
-time per image (docs/toolkit.md)."""
+gathered when built: 24 peaks at 1.02 GB of resident memory, 16 at 0.94 GB with no more CPU
+time per epoch (14.6 against 15.1 s; docs/toolkit.md)."""
 
 
 def _native_bfloat16() -> bool:
