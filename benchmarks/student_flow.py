@@ -22,7 +22,7 @@ committed (there is no licence to copy it)::
 
 The events go into DIR in the helpers' layout (``events_list.csv``, ``events-images/``),
 unpacked from the raw pair here if they are missing. The helpers need scikit-learn,
-scikit-image and pandas besides TensorFlow: ``--upstream-python`` names a Python that
+scikit-image, pandas and matplotlib besides TensorFlow: ``--upstream-python`` names a Python that
 has them (default ``DIR/venv/bin/python``), never the student image.
 
 This is a benchmark, not a test: it asserts nothing. The figures go into
