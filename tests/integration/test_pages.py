@@ -198,7 +198,7 @@ def test_the_first_cell_runs_from_the_ui(pair_lab, tmp_path):
         # The kernel is up before the cell is sent: the status bar says "Idle",
         # or "Leerlauf" in a German class, where JupyterLab speaks German.
         expect(page.locator("#jp-main-statusbar")).to_contain_text(
-            re.compile(r"\| (Idle|Leerlauf)\b"), timeout=CELL_TIMEOUT_MS
+            re.compile(r"\| (Idle|Leerlauf)"), timeout=CELL_TIMEOUT_MS
         )
         cell.locator(".jp-InputArea-editor").click()
         page.keyboard.press("Shift+Enter")
