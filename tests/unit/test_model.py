@@ -181,3 +181,80 @@ def test_whole_solution_path_on_the_real_events_with_one_epoch(
     assert results["epochs"] == 2
     assert results["augmentation_factors"] == {"q": 3, "e": 60, "m": 60, "t": 60}
     assert results["test_accuracy"] == pytest.approx(accuracy)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "gelu"])
+def test_pooling_before_the_activation_gives_the_same_network(monkeypatch, activation):
+    """Blocks that add the bias and activate after pooling equal plain Keras layers.
+
+    Checked in float32, values and gradients, against a Sequential of Keras' own Conv2D
+    and MaxPooling2D with the same weights (gelu is not monotonic and keeps the plain order).
+    """
+    import keras
+    import tensorflow as tf
+
+    from masterclass.toolkit import model as model_module
+
+    monkeypatch.setattr(model_module, "COMPUTE_DTYPE", "float32")
+    model = MLModel()
+    for count in (8, 16):
+        model.new_layer_convolution(count_filter=count, activation=activation)
+        model.new_layer_pooling()
+    model.new_layer_convolution(count_filter=4, activation=activation)  # no pooling after it
+    model.new_layer_dense(16)
+    model.new_layer_final()
+    ours = model._build()
+    summary = []
+    ours.summary(print_fn=lambda line, **_: summary.append(line))
+    assert "Conv2D" in "\n".join(summary) and "MaxPooling2D" in "\n".join(summary)
+    assert [type(layer).__name__ for layer in ours.layers] == [
+        "Conv2D",
+        "MaxPooling2D",
+        "Conv2D",
+        "MaxPooling2D",
+        "Conv2D",
+        "Flatten",
+        "Dense",
+        "Dense",
+    ]
+    plain = keras.Sequential(
+        [keras.Input(shape=(200, 200, 3))]
+        + [
+            layer
+            for count in (8, 16)
+            for layer in (
+                keras.layers.Conv2D(count, 3, activation=activation),
+                keras.layers.MaxPooling2D(3),
+            )
+        ]
+        + [
+            keras.layers.Conv2D(4, 3, activation=activation),
+            keras.layers.Flatten(),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(4, activation="softmax"),
+        ]
+    )
+    plain.set_weights(ours.get_weights())
+    # Biases away from zero, so that adding them after the pooling is really tested.
+    weights = [
+        w + 0.05 * np.random.default_rng(n).standard_normal(w.shape).astype(w.dtype)
+        for n, w in enumerate(ours.get_weights())
+    ]
+    ours.set_weights(weights)
+    plain.set_weights(weights)
+    images = tf.constant(np.random.default_rng(7).random((4, 200, 200, 3), dtype=np.float32))
+    labels = tf.constant([0, 1, 2, 3])
+    loss = keras.losses.SparseCategoricalCrossentropy()
+    results = []
+    for network in (ours, plain):
+        with tf.GradientTape() as tape:
+            outputs = network(images, training=True)
+            value = loss(labels, outputs)
+        results.append(
+            (outputs.numpy(), [g.numpy() for g in tape.gradient(value, network.trainable_weights)])
+        )
+    (ours_out, ours_grads), (plain_out, plain_grads) = results
+    np.testing.assert_allclose(ours_out, plain_out, rtol=1e-5, atol=1e-6)
+    assert len(ours_grads) == len(plain_grads) == 10
+    for mine, theirs in zip(ours_grads, plain_grads, strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-6)
