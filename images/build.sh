@@ -150,28 +150,55 @@ if [[ -n "${WHEELHOUSE:-}" && -n "$python_images" ]]; then
 fi
 
 # --- build -------------------------------------------------------------------
-summary=()
+# The images share only the base, so they build side by side: their downloads and
+# unpacking overlap (a cold build of all three took 357 s one after the other; see
+# images/README.md). Each line of a build's output carries its image's name.
+# PARALLEL=0 builds one after the other, with docker's output as it is.
+results="$(mktemp -d)"
+trap 'rm -rf "$results"' EXIT
 build() {  # build NAME TAG DOCKERFILE [CONTEXT]
     local start end
     say "building $2 from $3"
     start=$(date +%s)
     # shellcheck disable=SC2086
-    docker build "${build_args[@]}" ${DOCKER_BUILD_FLAGS:-} -f "$3" -t "$2" "${4:-.}"
+    if [[ "${PARALLEL:-1}" == 1 ]]; then
+        docker build "${build_args[@]}" ${DOCKER_BUILD_FLAGS:-} -f "$3" -t "$2" "${4:-.}" 2>&1 \
+            | sed -u "s/^/[$1] /"
+    else
+        docker build "${build_args[@]}" ${DOCKER_BUILD_FLAGS:-} -f "$3" -t "$2" "${4:-.}"
+    fi
     end=$(date +%s)
-    summary+=("$(printf '%-32s %8s MB  built in %ss' "$2" \
-        "$(( $(docker image inspect -f '{{.Size}}' "$2") / 1000000 ))" "$((end - start))")")
+    printf '%-32s %8s MB  built in %ss\n' "$2" \
+        "$(( $(docker image inspect -f '{{.Size}}' "$2") / 1000000 ))" "$((end - start))" \
+        > "$results/$1"
 }
 total_start=$(date +%s)
+pids=()
+names=()
 for image in $IMAGES; do
     case "$image" in
-        student) build student "$STUDENT_IMAGE" images/student/Dockerfile ;;
-        hub) build hub "$HUB_IMAGE" hub/Dockerfile ;;
+        student) set -- student "$STUDENT_IMAGE" images/student/Dockerfile ;;
+        hub) set -- hub "$HUB_IMAGE" hub/Dockerfile ;;
         # Debian's caddy package and nothing of this repository: its own folder is the
         # context (the classic builder would otherwise send the staged event data too).
-        caddy) build caddy "$CADDY_IMAGE" images/caddy/Dockerfile images/caddy ;;
+        caddy) set -- caddy "$CADDY_IMAGE" images/caddy/Dockerfile images/caddy ;;
         *) die "unknown image '$image' (student, hub, caddy)" ;;
     esac
+    if [[ "${PARALLEL:-1}" == 1 ]]; then
+        build "$@" &
+        pids+=("$!")
+        names+=("$1")
+    else
+        build "$@"
+    fi
 done
+failed=()
+for i in "${!pids[@]}"; do
+    wait "${pids[$i]}" || failed+=("${names[$i]}")
+done
+[[ ${#failed[@]} -eq 0 ]] || die "the build of ${failed[*]} failed (its lines above start with [${failed[0]}])"
+summary=()
+for image in $IMAGES; do summary+=("$(cat "$results/$image")"); done
 if [[ -n "$python_images" ]]; then rm -rf "$inputs/certs" "$inputs/wheels"; fi
 
 say "images (uncompressed size):"
