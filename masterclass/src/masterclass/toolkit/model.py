@@ -2,7 +2,7 @@
 
 Training never holds the training set as floats, nor a copy of its images: every
 batch gathers its originals (``uint8`` views into the memory-mapped store) when it
-is built and is rendered inside TensorFlow from them plus each copy's rotation and
+is built and is rendered (with Pillow) from them plus each copy's rotation and
 mirror transform, so memory stays flat however large the augmentation.
 
 Where the CPU computes ``bfloat16`` natively (AVX512_BF16 or AMX), the convolution
