@@ -59,7 +59,7 @@ def render(image: np.ndarray, angle: float, mirror: bool) -> np.ndarray:
 def render_transform(image: np.ndarray, transform: np.ndarray) -> np.ndarray:
     """Render *image* (``uint8``, height × width × 3) through one :func:`inverse_transforms` row.
 
-    Pillow's affine transform does the work in C, without the GIL, about twice as fast as
+    Pillow's affine transform does the work in C, about 1.8 times as fast as
     TensorFlow's ``ImageProjectiveTransformV3`` (docs/toolkit.md). Pillow samples at pixel
     centres, TensorFlow's layout at pixel corners: the offsets move by half a pixel.
     """
