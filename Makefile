@@ -14,7 +14,8 @@ PYTEST := $(BIN)/pytest
 # Image tags (override on the command line: make images STUDENT_IMAGE=...).
 STUDENT_IMAGE ?= masterclass/student:latest
 HUB_IMAGE     ?= masterclass/hub:latest
-export STUDENT_IMAGE HUB_IMAGE
+PROXY_IMAGE   ?= masterclass/proxy:latest
+export STUDENT_IMAGE HUB_IMAGE PROXY_IMAGE
 
 help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -90,7 +91,7 @@ wheelhouse: ## Download all pinned wheels to build/wheelhouse (then: make images
 		'setuptools>=77'
 
 image-sizes: ## Print each image's size, uncompressed and as a gzip of `docker save`.
-	@for image in $(STUDENT_IMAGE) $(HUB_IMAGE); do \
+	@for image in $(STUDENT_IMAGE) $(HUB_IMAGE) $(PROXY_IMAGE); do \
 		printf '%-32s %6s MB uncompressed  %6s MB gzip of docker save\n' "$$image" \
 			"$$(( $$(docker image inspect -f '{{.Size}}' $$image) / 1000000 ))" \
 			"$$(( $$(docker save $$image | gzip -6 | wc -c) / 1000000 ))"; \

@@ -6,7 +6,7 @@
 #
 # The bundle is a tar of masterclass-bundle/ holding
 #   MANIFEST.json  format, creation time, the image tags with their ids, sha256 of the files
-#   images.tar     `docker save` of the hub, student and Caddy images
+#   images.tar     `docker save` of the hub, proxy, student and Caddy images
 #   project.tar    compose files, hub/ (jupyterhub_config.py, Caddyfile, up/down scripts,
 #                  the course file), .env.example, the sources the images are built from
 #                  and worksheets/ (what `masterclass class release` hands out)
@@ -15,10 +15,11 @@
 # Use it with the playbook: masterclass_offline_bundle: /path/to/masterclass-bundle.tar
 #
 # Environment (all optional):
-#   HUB_IMAGE, STUDENT_IMAGE   the images (default masterclass/hub:latest, masterclass/student:latest)
+#   HUB_IMAGE, PROXY_IMAGE, STUDENT_IMAGE   the images (default masterclass/hub:latest,
+#                              masterclass/proxy:latest, masterclass/student:latest)
 #   CADDY_IMAGE                the HTTPS front (default caddy:2); left out with a warning when it
 #                              is neither present nor pullable (the playbook then refuses HTTPS)
-#   BUNDLE_IMAGES              the images to save instead of the three above (tests use a tiny one)
+#   BUNDLE_IMAGES              the images to save instead of the four above (tests use a tiny one)
 #   BUNDLE_EVENTS              a prepared event store directory instead of the student image's
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +31,7 @@ die() { printf 'bundle: %s\n' "$*" >&2; exit 1; }
 # so that a second playbook run sees no change.
 project_tar() {  # project_tar OUT
     local paths=(docker-compose.yml docker-compose.https.yml docker-compose.swarm.yml .env.example .dockerignore
-        hub images/student images/slim-venv.sh images/build.sh images/base
+        hub images/student images/proxy images/slim-venv.sh images/build.sh images/base
         masterclass/pyproject.toml masterclass/README.md masterclass/src worksheets)
     tar --create --file "$1" --sort=name --mtime='2000-01-01 00:00Z' \
         --owner=0 --group=0 --numeric-owner --mode='u+rwX,go+rX,go-w' \
@@ -48,6 +49,7 @@ fi
 
 out="${1:-build/masterclass-bundle.tar}"
 HUB_IMAGE="${HUB_IMAGE:-masterclass/hub:latest}"
+PROXY_IMAGE="${PROXY_IMAGE:-masterclass/proxy:latest}"
 STUDENT_IMAGE="${STUDENT_IMAGE:-masterclass/student:latest}"
 CADDY_IMAGE="${CADDY_IMAGE:-caddy:2}"
 
@@ -56,10 +58,10 @@ docker info >/dev/null 2>&1 || die "no Docker engine answers; run 'make docker' 
 if [[ -n "${BUNDLE_IMAGES:-}" ]]; then
     read -r -a images <<<"$BUNDLE_IMAGES"
 else
-    for image in "$HUB_IMAGE" "$STUDENT_IMAGE"; do
+    for image in "$HUB_IMAGE" "$PROXY_IMAGE" "$STUDENT_IMAGE"; do
         docker image inspect "$image" >/dev/null 2>&1 || die "image $image is missing; run 'make images' first"
     done
-    images=("$HUB_IMAGE" "$STUDENT_IMAGE")
+    images=("$HUB_IMAGE" "$PROXY_IMAGE" "$STUDENT_IMAGE")
     if docker image inspect "$CADDY_IMAGE" >/dev/null 2>&1 \
         || timeout 120 docker pull --quiet "$CADDY_IMAGE" >/dev/null 2>&1; then
         images+=("$CADDY_IMAGE")

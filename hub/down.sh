@@ -17,7 +17,7 @@ source hub/compose.sh
 # The pairs' containers are on the spawn network but not part of the compose project;
 # they are removed on stop (their homes are volumes), and the hub notices at its next start.
 pairs="$(docker ps -q --filter "network=${prefix}-spawn" --filter "name=^/${prefix}-" \
-    | grep -v "$(docker ps -q --filter "name=^/${prefix}-hub$" || echo none)" || true)"
+    | grep -v "$(docker ps -q --filter "name=^/${prefix}-(hub|proxy)$" || echo none)" || true)"
 if [[ -n "$pairs" ]]; then
     echo "Stopping $(wc -w <<<"$pairs") pair server(s) ..."
     # shellcheck disable=SC2086

@@ -34,16 +34,19 @@ def update_state(c, env):
     c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
     # JupyterHub creates the cookie secret with mode 600 and refuses a looser one.
     c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
-    # A fixed proxy token (mode 600, made on first start) survives hub restarts.
+    # A fixed proxy token (mode 600, made on first start) survives hub restarts; the
+    # proxy's container reads it from this volume (images/proxy/entrypoint.sh).
     c.ConfigurableHTTPProxy.auth_token = read_or_create_secret(state / "proxy_token")
-    # The pid file lets a restarted hub find a proxy left over from a crash.
-    c.ConfigurableHTTPProxy.pid_file = str(state / "proxy.pid")
 
 
 def update_network(c, env):
     """Where the hub listens and how the pairs' containers reach it."""
-    # The proxy serves the pairs on port 8000 of the hub container (compose publishes it).
+    # The proxy serves the pairs on port 8000 (compose publishes it). It runs in a container
+    # of its own (images/proxy) whose network namespace the hub shares, so the hub drives
+    # it on the loopback and does not start it as its child.
     c.JupyterHub.bind_url = "http://:8000"
+    c.ConfigurableHTTPProxy.should_start = False
+    c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:8001"
     # The hub API listens on all interfaces of the container: pairs' servers call it.
     c.JupyterHub.hub_ip = "0.0.0.0"
     # Pairs' containers reach the hub by its service name on the spawn network.

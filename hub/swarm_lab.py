@@ -7,13 +7,13 @@ volume of this machine's engine. The lab
 
 1. builds the node image (when missing or changed) and starts the nodes on a network of
    their own, with fixed addresses (a node that is stopped and started keeps its address);
-2. loads the student and hub images into each node that lacks them (one ``docker save``,
+2. loads the student, hub and proxy images into each node that lacks them (one ``docker save``,
    streamed into every node's ``docker load``: docs/scale-out.md says why not a registry);
 3. provisions the nodes with ``ansible/swarm.yml`` (the swarm role) through Ansible's
    docker connection: daemon.json, firewall, ``swarm init`` inside the manager (never on
    this machine's own engine), the workers' ``join``, the node labels;
 4. deploys the class on the manager with docker-compose.yml + docker-compose.swarm.yml
-   (hub, exchange, formgrader), creates the demo class, releases the worksheet, and
+   (proxy, hub, exchange, formgrader), creates the demo class, releases the worksheet, and
    prints the URL and the logins as ``make up`` does.
 
 ``down`` removes every container, network, volume and file of the lab.
@@ -26,9 +26,9 @@ Usage::
 
 Environment: ``SWARM_LAB`` (the lab's name and prefix of its Docker objects, default
 ``masterclass-lab``), ``MASTERCLASS_PREFIX`` (the class's prefix on the manager, default
-``masterclass``), ``STUDENT_IMAGE``/``HUB_IMAGE``, ``ANSIBLE_PLAYBOOK``, ``LOCAL_BASE_IMAGE``,
-and any ``MASTERCLASS_*`` setting of docs/configuration.md for the class. The tests
-(tests/integration/test_swarm.py) drive the same :class:`Lab`.
+``masterclass``), ``STUDENT_IMAGE``/``HUB_IMAGE``/``PROXY_IMAGE``, ``ANSIBLE_PLAYBOOK``,
+``LOCAL_BASE_IMAGE``, and any ``MASTERCLASS_*`` setting of docs/configuration.md for the
+class. The tests (tests/integration/test_swarm.py) drive the same :class:`Lab`.
 """
 
 from __future__ import annotations
@@ -128,6 +128,7 @@ class Lab:
         self.prefix = self.env.get("MASTERCLASS_PREFIX", "masterclass")
         self.student_image = self.env.get("STUDENT_IMAGE", "masterclass/student:latest")
         self.hub_image = self.env.get("HUB_IMAGE", "masterclass/hub:latest")
+        self.proxy_image = self.env.get("PROXY_IMAGE", "masterclass/proxy:latest")
         self.run_dir = Path(tempfile.gettempdir()) / self.name
 
     # --- names and addresses -------------------------------------------------------------
@@ -316,13 +317,14 @@ class Lab:
         return out.stdout.strip() if out.returncode == 0 else None
 
     def load_images(self) -> None:
-        """Each node gets what it runs: workers the student image, the manager both."""
-        for image in (self.student_image, self.hub_image):
+        """Each node gets what it runs: workers the student image, the manager all three."""
+        everything = [self.student_image, self.hub_image, self.proxy_image]
+        for image in everything:
             if self.image_id(None, image) is None:
                 raise RuntimeError(f"{image} is missing here: build it first (make images)")
-        wanted = {self.manager: [self.student_image, self.hub_image]}
+        wanted = {self.manager: everything}
         wanted.update({w: [self.student_image] for w in self.workers})
-        for image in (self.student_image, self.hub_image):
+        for image in everything:
             want = self.image_id(None, image)
             nodes = [
                 n
@@ -433,6 +435,7 @@ class Lab:
             "MASTERCLASS_PUBLIC_URL": self.public_url,
             "MASTERCLASS_STUDENT_IMAGE": self.student_image,
             "MASTERCLASS_HUB_IMAGE": self.hub_image,
+            "MASTERCLASS_PROXY_IMAGE": self.proxy_image,
         }
         for key, value in self.env.items():
             if key.startswith("MASTERCLASS_") and key not in settings:

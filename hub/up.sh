@@ -35,8 +35,9 @@ source hub/compose.sh
 
 student="${MASTERCLASS_STUDENT_IMAGE:-masterclass/student:latest}"
 hub="${MASTERCLASS_HUB_IMAGE:-masterclass/hub:latest}"
-if ! docker image inspect "$student" "$hub" >/dev/null 2>&1; then
-    echo "Building the images (missing: $student or $hub) ..."
+proxy="${MASTERCLASS_PROXY_IMAGE:-masterclass/proxy:latest}"
+if ! docker image inspect "$student" "$hub" "$proxy" >/dev/null 2>&1; then
+    echo "Building the images (missing: $student, $hub or $proxy) ..."
     make images
 fi
 
@@ -62,7 +63,7 @@ logins="$("${compose[@]}" exec -T hub python -m masterclass.roster demo /srv/jup
 until curl -fs -o /dev/null "http://127.0.0.1:${port}/hub/health"; do
     if ((SECONDS > deadline)); then
         echo "The hub did not answer on port ${port} in time. Its last log lines:" >&2
-        "${compose[@]}" logs --tail=80 hub >&2
+        "${compose[@]}" logs --tail=80 proxy hub >&2
         exit 1
     fi
     sleep 2

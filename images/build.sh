@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Build the student, hub and Caddy images (`make images`), or re-pin the lock files (`make lock`).
+# Build the student, hub, proxy and Caddy images (`make images`), or re-pin the lock files (`make lock`).
 #
 # Usage: images/build.sh [build|lock]
 #
 # Environment (all optional):
 #   STUDENT_IMAGE    tag of the student image   (default masterclass/student:latest)
 #   HUB_IMAGE        tag of the hub image       (default masterclass/hub:latest)
+#   PROXY_IMAGE      tag of the hub's proxy     (default masterclass/proxy:latest)
 #   CADDY_IMAGE      tag of the HTTPS front     (default masterclass/caddy:latest)
 #   BASE_IMAGE       base for all images; unset: debian:bookworm-slim if it can be
 #                    pulled, else a local mmdebstrap bootstrap (LOCAL_BASE_IMAGE)
@@ -15,7 +16,7 @@
 #   WHEELHOUSE       directory of wheels (see `make wheelhouse`): build without PyPI
 #   MASTERCLASS_DATA_DIR  directory holding the raw event pair; else ../shared/opal-events,
 #                    else `masterclass data fetch`
-#   IMAGES           which images to build (default "student hub caddy")
+#   IMAGES           which images to build (default "student hub proxy caddy")
 #   DOCKER_BUILD_FLAGS  extra flags for every docker build (e.g. --no-cache)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,11 +25,12 @@ mode="${1:-build}"
 
 STUDENT_IMAGE="${STUDENT_IMAGE:-masterclass/student:latest}"
 HUB_IMAGE="${HUB_IMAGE:-masterclass/hub:latest}"
+PROXY_IMAGE="${PROXY_IMAGE:-masterclass/proxy:latest}"
 CADDY_IMAGE="${CADDY_IMAGE:-masterclass/caddy:latest}"
 LOCAL_BASE_IMAGE="${LOCAL_BASE_IMAGE:-masterclass/debian-base:bookworm}"
 OFFICIAL_BASE_IMAGE="debian:bookworm-slim"
 PIP_TOOLS_VERSION="${PIP_TOOLS_VERSION:-7.6.2}"
-IMAGES="${IMAGES:-student hub caddy}"
+IMAGES="${IMAGES:-student hub proxy caddy}"
 inputs=build/inputs
 host_ca=/etc/ssl/certs/ca-certificates.crt
 raw_files=(centered-masked-rotated1.zip events_list.csv)
@@ -179,10 +181,11 @@ for image in $IMAGES; do
     case "$image" in
         student) set -- student "$STUDENT_IMAGE" images/student/Dockerfile ;;
         hub) set -- hub "$HUB_IMAGE" hub/Dockerfile ;;
-        # Debian's caddy package and nothing of this repository: its own folder is the
-        # context (the classic builder would otherwise send the staged event data too).
+        # Debian's packages and a script of their own: their folders are the contexts
+        # (the classic builder would otherwise send the staged event data too).
+        proxy) set -- proxy "$PROXY_IMAGE" images/proxy/Dockerfile images/proxy ;;
         caddy) set -- caddy "$CADDY_IMAGE" images/caddy/Dockerfile images/caddy ;;
-        *) die "unknown image '$image' (student, hub, caddy)" ;;
+        *) die "unknown image '$image' (student, hub, proxy, caddy)" ;;
     esac
     if [[ "${PARALLEL:-1}" == 1 ]]; then
         build "$@" &

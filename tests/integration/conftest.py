@@ -28,6 +28,7 @@ SESSION_PREFIX = f"{PREFIX}{uuid.uuid4().hex[:6]}-"
 
 STUDENT_IMAGE = os.environ.get("STUDENT_IMAGE", "masterclass/student:latest")
 HUB_IMAGE = os.environ.get("HUB_IMAGE", "masterclass/hub:latest")
+PROXY_IMAGE = os.environ.get("PROXY_IMAGE", "masterclass/proxy:latest")
 
 
 def docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
@@ -134,6 +135,12 @@ def student_image(docker_engine) -> str:
 def hub_image(docker_engine) -> str:
     """Tag of the built hub image."""
     return _require_image(HUB_IMAGE)
+
+
+@pytest.fixture(scope="session")
+def proxy_image(docker_engine) -> str:
+    """Tag of the built proxy image (configurable-http-proxy, images/proxy)."""
+    return _require_image(PROXY_IMAGE)
 
 
 @pytest.fixture

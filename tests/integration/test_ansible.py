@@ -391,7 +391,7 @@ def test_tls_refuses_acme_for_an_address(tmp_path):
 
 
 @pytest.fixture
-def host_stack(tmp_path, hub_image, student_image):
+def host_stack(tmp_path, hub_image, proxy_image, student_image):
     """Paths and names for a run on this machine's own engine; the stack goes at the end.
 
     The stack runs tags of its own of the built images, so that a `make images` elsewhere
@@ -404,7 +404,7 @@ def host_stack(tmp_path, hub_image, student_image):
         port = s.getsockname()[1]
     prefix = f"{PREFIX}-stack"
     tags = {image: f"{prefix}-{role}:test" for role, image in
-            (("hub", hub_image), ("student", student_image))}  # fmt: skip
+            (("hub", hub_image), ("proxy", proxy_image), ("student", student_image))}  # fmt: skip
     for image, tag in tags.items():
         run("docker", "tag", image, tag)
     root = tmp_path / "server"
@@ -412,6 +412,7 @@ def host_stack(tmp_path, hub_image, student_image):
         "masterclass_prefix": prefix,
         "masterclass_port": port,
         "masterclass_hub_image": tags[hub_image],
+        "masterclass_proxy_image": tags[proxy_image],
         "masterclass_student_image": tags[student_image],
         "masterclass_install_dir": str(root / "opt"),
         "masterclass_config_dir": str(root / "etc"),

@@ -30,8 +30,8 @@ def accuracy(output: str) -> float:
     return float(found.group(1))
 
 
-def test_both_images_exist(student_image, hub_image, docker_cli):
-    for image in (student_image, hub_image):
+def test_all_images_exist(student_image, hub_image, proxy_image, docker_cli):
+    for image in (student_image, hub_image, proxy_image):
         config = json.loads(docker_cli("image", "inspect", image).stdout)[0]["Config"]
         assert config["Cmd"], f"{image} has no CMD"
 
@@ -155,13 +155,43 @@ def test_solution_path_three_epochs_in_one_and_a_half_gigabytes(student_image, r
     assert 0.0 <= accuracy(result.stdout) <= 1.0
 
 
-def test_hub_has_jupyterhub_and_the_proxy(hub_image, run_container):
+def test_hub_has_jupyterhub_and_no_nodejs(hub_image, run_container):
     hub = run_container(hub_image, "jupyterhub", "--version", memory="1g")
     assert hub.exit_code == 0, hub.explain()
     assert re.fullmatch(r"\d+\.\d+\.\d+\S*", hub.stdout.strip()), hub.explain()
-    proxy = run_container(hub_image, "configurable-http-proxy", "--version", memory="1g")
-    assert proxy.exit_code == 0, proxy.explain()
+    # The proxy has an image of its own (images/proxy): no Node.js, no ICU in the hub's.
+    node = run_container(
+        hub_image,
+        "sh",
+        "-c",
+        "command -v node configurable-http-proxy; ls /usr/lib/*/libnode*",
+        memory="1g",
+    )
+    assert node.exit_code != 0 and node.stdout.strip() == "", node.explain()
+
+
+def test_the_proxy_image_runs_configurable_http_proxy_as_nobody(proxy_image, run_container):
+    proxy = run_container(proxy_image, "configurable-http-proxy", "--version", memory="1g")
     assert re.search(r"\d+\.\d+\.\d+", proxy.stdout + proxy.stderr), proxy.explain()
+    # The entrypoint waits for the hub's token, then starts the proxy as nobody; here the
+    # token is there from the start, and the proxy answers its API on the loopback only.
+    probe = (
+        "mkdir -p /srv/jupyterhub/state && echo secret > /srv/jupyterhub/state/proxy_token; "
+        "masterclass-proxy & sleep 3; "
+        'for d in /proc/[0-9]*; do [ "$(cat $d/comm)" = node ] && echo user $(stat -c %U $d); '
+        "done; "
+        "node -e \"require('http').get({host: '127.0.0.1', port: 8001, path: '/api/routes', "
+        "headers: {Authorization: 'token secret'}}, r => console.log('api', r.statusCode))\"; "
+        'sleep 1; awk \'$4 == "0A" {print "listen", $2}\' /proc/net/tcp /proc/net/tcp6'
+    )
+    run = run_container(proxy_image, "sh", "-c", probe, memory="1g")
+    lines = run.stdout.splitlines()
+    assert "api 200" in lines and "user nobody" in lines and "user root" not in lines, run.explain()
+    # /proc/net/tcp{,6}: hex address and port; 8000 is 1F40, 8001 is 1F41.
+    listening = {tuple(line.split()[1].split(":")) for line in lines if line.startswith("listen ")}
+    assert {port for _, port in listening} == {"1F40", "1F41"}, run.explain()
+    assert all(set(address) == {"0"} for address, port in listening if port == "1F40")
+    assert {address for address, port in listening if port == "1F41"} == {"0100007F"}
 
 
 def test_hub_has_no_tensorflow(hub_image, run_container):

@@ -77,6 +77,10 @@ def test_defaults_for_a_class(env):
     assert c.RosterAuthenticator.roster_path.endswith("state/roster.json")
     assert c.JupyterHub.hub_connect_ip == "hub"
     assert c.JupyterHub.trusted_downstream_ips == []
+    # The proxy is a container of its own (images/proxy), in whose network namespace the
+    # hub runs: the hub must not start one, and reaches its API on the loopback.
+    assert c.ConfigurableHTTPProxy.should_start is False
+    assert c.ConfigurableHTTPProxy.api_url == "http://127.0.0.1:8001"
 
 
 def test_dockerspawner_reads_names_volume_and_8_gib(env):

@@ -43,7 +43,7 @@ def parts(tmp_path_factory):
 #: The config sections each part may set (everything it sets must be listed here).
 OWNS = {
     "update_state": {"JupyterHub", "ConfigurableHTTPProxy"},
-    "update_network": {"JupyterHub"},
+    "update_network": {"JupyterHub", "ConfigurableHTTPProxy"},
     "update_auth": {"JupyterHub", "RosterAuthenticator"},
     "update_spawner_class": {"JupyterHub"},
     "update_spawner": {"DockerSpawner"},

@@ -6,10 +6,10 @@ the hub itself (``hub:8081``) directly on the spawn network. So the login thrott
 walks the chain itself, from the TCP peer backwards, and believes a hop's header only
 when that hop is one of ours:
 
-- the hub's own proxy (configurable-http-proxy, a child process of the hub, so it
-  connects from one of the hub container's own addresses: loopback, or the spawn
-  network's when it reaches the hub as ``hub:8081``) appends the address it saw to
-  ``X-Forwarded-For``;
+- the hub's own proxy (configurable-http-proxy, in a container whose network namespace
+  the hub shares, so it connects from one of the hub's own addresses: loopback, or the
+  spawn network's when it reaches the hub as ``hub:8081``) appends the address it saw
+  to ``X-Forwarded-For``;
 - the HTTPS front (Caddy, a container of its own, found by its name on the stack's
   network, ``MASTERCLASS_FRONT_HOST``) and any proxy named in
   ``MASTERCLASS_TRUSTED_PROXIES`` also append (or set) ``X-Forwarded-For``; ``X-Real-Ip``
@@ -92,7 +92,7 @@ def client_address(request, fronts) -> str:
         fronts = fronts.addresses() if fronts.names else set()
     headers = getattr(request, "headers", None) or {}
     forwarded = [h for h in headers.get("X-Forwarded-For", "").split(",") if h.strip()]
-    # The hub's own proxy runs in the hub container and appends the address it saw.
+    # The hub's own proxy shares the hub's network namespace and appends the address it saw.
     while own_address(address) or address in fronts:
         if forwarded:
             hop = normal(forwarded.pop())

@@ -29,9 +29,10 @@ import asyncio
 import os
 import re
 import shutil
-import socket
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+
+from masterclass.names import stack_name
 
 #: Where the homes live on the host unless MASTERCLASS_HOMES_DIR says otherwise.
 HOMES_DIR = "/var/lib/masterclass/{prefix}/homes"
@@ -116,10 +117,14 @@ def paths(homes_dir: str, user: str) -> tuple[str, str]:
     return str(base / f"{user}.img"), str(base / user)
 
 
-def own_image(client) -> str:
-    """The image of the container this runs in (the hub's), else MASTERCLASS_HUB_IMAGE."""
+def own_image(client, prefix: str) -> str:
+    """The image of the hub's container, else MASTERCLASS_HUB_IMAGE.
+
+    The hub's container is found by its name (``<prefix>-hub``): it runs in the proxy's
+    network namespace, so its host name is the proxy container's.
+    """
     try:
-        return client.containers.get(socket.gethostname()).image.id
+        return client.containers.get(stack_name(prefix, "hub")).image.id
     except Exception:
         return os.environ.get("MASTERCLASS_HUB_IMAGE", "masterclass/hub:latest")
 
@@ -222,7 +227,7 @@ class HomeBound:
             client = docker.from_env(timeout=120)
             return ensure_home(
                 client,
-                image=own_image(client),
+                image=own_image(client, self.prefix),
                 prefix=self.prefix,
                 volume=home_volume(self.prefix, spawner.user.name),
                 homes_dir=self.homes_dir,

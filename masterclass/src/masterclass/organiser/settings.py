@@ -68,6 +68,7 @@ class Settings:
     api_url: str = "http://127.0.0.1:8000/hub/api"
     student_image: str = "masterclass/student:latest"
     hub_image: str = "masterclass/hub:latest"
+    proxy_image: str = "masterclass/proxy:latest"
     mem_limit: str = "8G"
     cpu_limit: float = 2.0
     lang: str = "de"
@@ -96,6 +97,7 @@ class Settings:
             api_url=(merged.get("MASTERCLASS_API_URL") or f"http://127.0.0.1:{port}/hub/api"),
             student_image=merged.get("MASTERCLASS_STUDENT_IMAGE") or cls.student_image,
             hub_image=merged.get("MASTERCLASS_HUB_IMAGE") or cls.hub_image,
+            proxy_image=merged.get("MASTERCLASS_PROXY_IMAGE") or cls.proxy_image,
             mem_limit=merged.get("MASTERCLASS_MEM_LIMIT") or cls.mem_limit,
             cpu_limit=_number(merged, "MASTERCLASS_CPU_LIMIT", cls.cpu_limit, float),
             lang=merged.get("MASTERCLASS_LANG") or cls.lang,

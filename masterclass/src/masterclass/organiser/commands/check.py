@@ -55,6 +55,7 @@ def preflight_rows(settings: Settings, count: int | None) -> list[preflight.Row]
     for label, image in (
         ("student image", settings.student_image),
         ("hub image", settings.hub_image),
+        ("proxy image", settings.proxy_image),
     ):
         if client is None:
             rows.append(Row(label, preflight.NOGO, f"{image}: no Docker engine to ask"))

@@ -150,7 +150,7 @@ def warm_command(
     began = time.monotonic()
     with errors():
         client = engine.docker_client()
-        for image in (settings.student_image, settings.hub_image):
+        for image in (settings.student_image, settings.hub_image, settings.proxy_image):
             try:
                 what = ensure_image(client, image, pull)
             except StackError as e:
