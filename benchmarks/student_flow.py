@@ -13,8 +13,13 @@ Usage::
     python benchmarks/student_flow.py --vs-upstream DIR --seeds 1 2
 
 ``--vs-upstream DIR`` runs the same path with the original masterclass helpers too,
-alternating per seed (ours, upstream, ours, upstream, ...), so both see the same machine
-load, and prints the ratios. DIR holds ``opal_mc_ml_helpers.py`` of
+alternating per seed in an ABBA order (ours, upstream; upstream, ours; ...), so both see
+the same machine load and neither always runs first, and prints the ratios.
+
+Before the measured runs, ``--warmup`` runs (default 1, one epoch each, on each side)
+load TensorFlow's libraries and the events into the page cache, so that the first
+measured seed does not pay for a cold cache that later seeds do not; their figures are
+discarded. DIR holds ``opal_mc_ml_helpers.py`` of
 ``NTW-Muenster/opal-mc-ml`` at ``339c960``, fetched by whoever runs this and never
 committed (there is no licence to copy it)::
 
@@ -266,6 +271,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument(
+        "--warmup", type=int, default=1, help="discarded one-epoch runs per side first (default 1)"
+    )
     parser.add_argument("--json", help="also write all figures to this file")
     parser.add_argument("--vs-upstream", metavar="DIR", help="alternate with the original helpers")
     parser.add_argument("--upstream-python", help="a Python with the helpers' packages")
@@ -286,9 +294,15 @@ def main() -> None:
         folder = arguments.vs_upstream
         prepare_upstream_events(folder, os.environ.get("MASTERCLASS_DATA_DIR", shared_events))
         python = arguments.upstream_python or os.path.join(folder, "venv", "bin", "python")
+        for warmup in range(arguments.warmup):
+            started = time.perf_counter()
+            run_in_fresh_process(arguments.seeds[0], 1)
+            run_upstream_in_fresh_process(python, folder, arguments.seeds[0], 1)
+            print(f"warm-up {warmup + 1}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
         ours, upstream = [], []
-        for seed in arguments.seeds:
-            for side, runs_of_side in (("ours", ours), ("upstream", upstream)):
+        for index, seed in enumerate(arguments.seeds):
+            sides = [("ours", ours), ("upstream", upstream)]
+            for side, runs_of_side in sides if index % 2 == 0 else sides[::-1]:
                 load = os.getloadavg()[0]
                 started = time.perf_counter()
                 if side == "ours":
@@ -311,6 +325,8 @@ def main() -> None:
             with open(arguments.json, "w") as handle:
                 json.dump({**result, "runs": ours + upstream}, handle, indent=2)
         return
+    for _warmup in range(arguments.warmup):
+        run_in_fresh_process(arguments.seeds[0], 1)
     runs = []
     for seed in arguments.seeds:
         started = time.perf_counter()
