@@ -4,7 +4,7 @@
 # 1. makes sure a Docker engine and Compose answer (.ci/ensure-docker installs
 #    Debian's packages when run as root on Debian/Ubuntu);
 # 2. builds the images if they are missing (`make images`);
-# 3. starts the stack with docker-compose and applies the firewall of the pairs'
+# 3. starts the stack with docker-compose (hub/start.sh) and applies the firewall of the pairs'
 #    network (hub/firewall.sh, as root; again at every `make up`, e.g. after a reboot);
 # 4. creates the demo class (3 pairs, 1 tutor) if no class exists yet;
 # 5. waits until the hub answers (deadline MASTERCLASS_UP_TIMEOUT, default 180 s);
@@ -41,7 +41,8 @@ if ! docker image inspect "$student" "$hub" "$proxy" >/dev/null 2>&1; then
     make images
 fi
 
-"${compose[@]}" up -d
+# `up -d`, and the hub recreated if Compose made the proxy's container anew (hub/start.sh).
+hub/start.sh
 # The pairs reach the hub and nothing else (not this machine, not each other).
 spawn_net="${MASTERCLASS_SPAWN_NET:-198.18.213}"
 if [[ $EUID -eq 0 ]]; then

@@ -237,7 +237,8 @@ def test_bare_debian_server_online(snapshot, targets, base_image, tmp_path, dock
     assert "caddy:2" in config and "MASTERCLASS_MEM_LIMIT: 4G" in config
     unit = in_target(target, "cat /etc/systemd/system/masterclass-hub.service").stdout
     assert "WorkingDirectory=/opt/masterclass-hub" in unit
-    assert "ExecStart=/usr/bin/env docker-compose up -d" in unit
+    assert "ExecStart=/opt/masterclass-hub/hub/start.sh --remove-orphans" in unit
+    assert 'Environment="MASTERCLASS_COMPOSE=docker-compose"' in unit
     assert "Requires=docker.service" in unit
 
     # The firewall: only 22, 80, 443 in; published Docker ports only 80 and 443.

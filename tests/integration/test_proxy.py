@@ -1,0 +1,57 @@
+"""The hub's proxy in a container of its own, the hub in its network namespace.
+
+`make up` and the Ansible role start the stack through hub/start.sh. When Compose makes
+the proxy's container anew (here: the organiser changed MASTERCLASS_PORT in .env), the
+hub must follow it into the new network namespace; Compose v1 alone may leave the hub
+in the old one, where nothing reaches it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import httpx
+import pytest
+from hub_fixtures import ROOT, Stack, free_port, wait_until
+
+pytestmark = pytest.mark.docker
+
+
+def start(stack: Stack) -> subprocess.CompletedProcess:
+    env = {**stack.env, "COMPOSE_FILE": str(ROOT / "docker-compose.yml")}
+    return subprocess.run(
+        ["hub/start.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def network_mode(stack: Stack) -> str:
+    return stack.inspect(stack.hub)["HostConfig"]["NetworkMode"]
+
+
+def proxy_id(stack: Stack) -> str:
+    return stack.inspect(f"{stack.prefix}-proxy")["Id"]
+
+
+def test_a_new_proxy_container_takes_the_hub_along(request, docker_engine, hub_image):
+    stack = Stack()
+    with stack.running(request):
+        assert network_mode(stack) == f"container:{proxy_id(stack)}"
+        first = proxy_id(stack)
+        # Compose v1 alone: a new port recreates the proxy and strands the hub.
+        stack.port = free_port()
+        stack.url = f"http://127.0.0.1:{stack.port}"
+        stack.env["MASTERCLASS_PORT"] = str(stack.port)
+        stack.compose("up", "-d", "--no-deps", "proxy")
+        assert proxy_id(stack) != first
+        assert network_mode(stack) != f"container:{proxy_id(stack)}"
+        # hub/start.sh sees it and recreates the hub in the new namespace.
+        started = start(stack)
+        assert started.returncode == 0, started.stderr
+        assert "recreating the hub" in started.stderr
+        assert network_mode(stack) == f"container:{proxy_id(stack)}"
+        wait_until(stack.healthy, 120, "the hub to answer on the new port", stack.explain)
+        login = httpx.get(f"{stack.url}/hub/login", timeout=10)
+        assert login.status_code == 200 and "password" in login.text
+        # A second run changes nothing.
+        again = start(stack)
+        assert again.returncode == 0 and "recreating the hub" not in again.stderr
