@@ -28,11 +28,15 @@ def network_mode(stack: Stack) -> str:
     return stack.inspect(stack.hub)["HostConfig"]["NetworkMode"]
 
 
+def namespace(stack: Stack, container: str) -> str:
+    return stack.docker("exec", container, "readlink", "/proc/self/ns/net").stdout.strip()
+
+
 def proxy_id(stack: Stack) -> str:
     return stack.inspect(f"{stack.prefix}-proxy")["Id"]
 
 
-def test_a_new_proxy_container_takes_the_hub_along(request, docker_engine, hub_image):
+def test_a_new_or_restarted_proxy_container_takes_the_hub_along(request, docker_engine, hub_image):
     stack = Stack()
     with stack.running(request):
         assert network_mode(stack) == f"container:{proxy_id(stack)}"
@@ -55,3 +59,11 @@ def test_a_new_proxy_container_takes_the_hub_along(request, docker_engine, hub_i
         # A second run changes nothing.
         again = start(stack)
         assert again.returncode == 0 and "recreating the hub" not in again.stderr
+        # A restarted proxy container keeps its id but not its network namespace.
+        stack.docker("restart", f"{stack.prefix}-proxy")
+        assert namespace(stack, stack.hub) != namespace(stack, f"{stack.prefix}-proxy")
+        restarted = start(stack)
+        assert restarted.returncode == 0, restarted.stderr
+        assert "was restarted: recreating the hub" in restarted.stderr
+        assert namespace(stack, stack.hub) == namespace(stack, f"{stack.prefix}-proxy")
+        wait_until(stack.healthy, 120, "the hub after the proxy's restart", stack.explain)
