@@ -47,6 +47,9 @@ def update_network(c, env):
     c.JupyterHub.bind_url = "http://:8000"
     c.ConfigurableHTTPProxy.should_start = False
     c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:8001"
+    # The hub no longer watches a child proxy; its activity check (which also puts missing
+    # routes back, e.g. after the proxy's container restarted the proxy) runs every 30 s.
+    c.JupyterHub.last_activity_interval = 30
     # The hub API listens on all interfaces of the container: pairs' servers call it.
     c.JupyterHub.hub_ip = "0.0.0.0"
     # Pairs' containers reach the hub by its service name on the spawn network.

@@ -9,10 +9,11 @@ in the old one, where nothing reaches it.
 from __future__ import annotations
 
 import subprocess
+import time
 
 import httpx
 import pytest
-from hub_fixtures import ROOT, Stack, free_port, wait_until
+from hub_fixtures import ROOT, Browser, Stack, free_port, wait_until
 
 pytestmark = pytest.mark.docker
 
@@ -67,3 +68,34 @@ def test_a_new_or_restarted_proxy_container_takes_the_hub_along(request, docker_
         assert "was restarted: recreating the hub" in restarted.stderr
         assert namespace(stack, stack.hub) == namespace(stack, f"{stack.prefix}-proxy")
         wait_until(stack.healthy, 120, "the hub after the proxy's restart", stack.explain)
+
+
+def test_a_crashed_proxy_comes_back_with_the_pairs_routes(request, docker_engine, hub_image):
+    """The proxy's process dies: its container starts it again, the hub restores the routes."""
+    stack = Stack()
+    with stack.running(request):
+        logins = stack.demo_logins()
+        browser = Browser(stack)
+        assert browser.login("pair-01", logins["pair-01"]).status_code == 302
+        browser.start_server()
+        proxy = f"{stack.prefix}-proxy"
+        namespace_before = namespace(stack, stack.hub)
+        # As nobody, the proxy's user (root has no CAP_KILL there); no pkill in the image.
+        kill = "for d in /proc/[0-9]*; do [ $(cat $d/comm) = node ] && kill -KILL ${d#/proc/}; done"
+        stack.docker("exec", "--user", "nobody", proxy, "sh", "-c", kill + "; true")
+        started = time.monotonic()
+        # The hub answers through the new proxy at once (its default target) ...
+        wait_until(stack.healthy, 30, "the hub through the restarted proxy", stack.explain)
+        # ... and the pair's server once the hub's activity check has put its route back.
+        wait_until(
+            lambda: browser.server_api("pair-01", "GET", "/status").status_code == 200,
+            90,
+            "pair-01's route after the proxy's restart",
+            stack.explain,
+            interval=1,
+        )
+        back = time.monotonic() - started
+        print(f"FIGURE proxy killed: pair-01 through it again after {back:.1f} s")
+        assert "starting it again" in stack.docker("logs", proxy).stderr
+        # Same container, same namespace: the hub was not cut off.
+        assert namespace(stack, stack.hub) == namespace_before

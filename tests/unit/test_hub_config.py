@@ -81,6 +81,7 @@ def test_defaults_for_a_class(env):
     # hub runs: the hub must not start one, and reaches its API on the loopback.
     assert c.ConfigurableHTTPProxy.should_start is False
     assert c.ConfigurableHTTPProxy.api_url == "http://127.0.0.1:8001"
+    assert c.JupyterHub.last_activity_interval == 30
 
 
 def test_dockerspawner_reads_names_volume_and_8_gib(env):
