@@ -208,7 +208,8 @@ def _site_only_certificates(image: str, run_container) -> list[str]:
     """First lines of the PEM bodies in the host's CA bundle that no public bundle has.
 
     Public means Debian's ca-certificates, a certifi bundle in the image's venv (a newer
-    Mozilla list) or the Mozilla list built into Node.js (the hub's proxy; an older one).
+    Mozilla list) or the Mozilla list built into Node.js (if the image has Node.js; the
+    proxy's image, which takes no site CA at all).
     What is left is the site's own CAs (for example a TLS-inspecting gateway's); the list
     is empty on a machine without one.
     """
