@@ -8,9 +8,10 @@
 # container's), the script waits.
 #
 # A proxy that exits is started again here, in the same container: the hub lives in this
-# container's network namespace, which a restart of the container would replace. The new
-# proxy sends everything to the hub (its default target) until the hub puts the pairs'
-# routes back at its next check (JupyterHub's last_activity_interval, 30 s here).
+# container's network namespace, which a restart of the container would replace. The hub
+# puts the routes back at its next check (JupyterHub's last_activity_interval, 30 s here);
+# until then the new proxy answers with the hub's error page. (No default target: then
+# the hub would answer /hub/health before it has added its services' routes.)
 #
 # Environment (docker-compose.yml sets them; these are the defaults):
 #   MASTERCLASS_PROXY_TOKEN_FILE   /srv/jupyterhub/state/proxy_token
@@ -29,12 +30,10 @@ while :; do
     CONFIGPROXY_AUTH_TOKEN="$(cat "$token_file")"
     export CONFIGPROXY_AUTH_TOKEN
     # The options JupyterHub gives the proxy it starts itself (jupyterhub/proxy.py):
-    # everything on port 8000, the API on loopback, errors rendered by the hub; and the
-    # hub as the default target, the route JupyterHub adds first anyway.
+    # everything on port 8000, the API on loopback, errors rendered by the hub.
     setpriv --reuid=nobody --regid=nogroup --clear-groups --no-new-privs \
         configurable-http-proxy --ip "" --port 8000 --api-ip 127.0.0.1 --api-port 8001 \
         --error-target http://127.0.0.1:8081/hub/error \
-        --default-target http://127.0.0.1:8081 \
         --log-level "${MASTERCLASS_PROXY_LOG_LEVEL:-info}" "$@"
     echo "masterclass-proxy: the proxy exited with status $?; starting it again in 1 s" >&2
     sleep 1
