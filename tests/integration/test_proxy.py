@@ -13,7 +13,7 @@ import time
 
 import httpx
 import pytest
-from hub_fixtures import ROOT, Browser, Stack, free_port, wait_until
+from hub_fixtures import ROOT, Browser, Kernel, Stack, free_port, wait_until
 
 pytestmark = pytest.mark.docker
 
@@ -99,3 +99,25 @@ def test_a_crashed_proxy_comes_back_with_the_pairs_routes(request, docker_engine
         assert "starting it again" in stack.docker("logs", proxy).stderr
         # Same container, same namespace: the hub was not cut off.
         assert namespace(stack, stack.hub) == namespace_before
+
+
+def test_a_pairs_open_kernel_connection_outlives_a_hub_restart(request, docker_engine, hub_image):
+    """The hub restarts (a new configuration, an upgrade); the proxy and its sockets stay."""
+    stack = Stack()
+    with stack.running(request):
+        logins = stack.demo_logins()
+        browser = Browser(stack)
+        assert browser.login("pair-01", logins["pair-01"]).status_code == 302
+        browser.start_server()
+        kernel = Kernel(stack, "pair-01", browser.token())
+        try:
+            assert kernel.execute("answer = 6 * 7")["status"] == "ok"
+            proxy_started = stack.inspect(f"{stack.prefix}-proxy")["State"]["StartedAt"]
+            stack.docker("restart", stack.hub)
+            # The same websocket, not reconnected: the proxy never closed it.
+            out = kernel.execute("print(answer)")
+            assert out["status"] == "ok" and out["stdout"].strip() == "42", out
+            assert stack.inspect(f"{stack.prefix}-proxy")["State"]["StartedAt"] == proxy_started
+        finally:
+            kernel.close()
+        wait_until(stack.healthy, 120, "the hub after its restart", stack.explain)
