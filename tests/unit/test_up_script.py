@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[2]
-SCRIPTS = ("hub/up.sh", "hub/env.sh", "hub/compose.sh", "hub/release-missing.sh")
+SCRIPTS = ("hub/up.sh", "hub/start.sh", "hub/env.sh", "hub/compose.sh", "hub/release-missing.sh")
 #: The machine's programs the scripts and stubs may use (linked into the stub PATH).
 TOOLS = ("bash", "dirname", "sleep", "ln", "cat")
 
@@ -28,6 +28,12 @@ DOCKER = """#!/usr/bin/env bash
 echo "docker $*" >> "$CALLS"
 case "$1" in
     compose) echo "docker: 'compose' is not a docker command." >&2; exit 1 ;;
+    # hub/start.sh: the proxy's id, the hub's network mode, both network namespaces.
+    inspect) case "$*" in
+        *NetworkMode*) echo "container:${HUB_JOINED:-proxy-id}" ;;
+        *) echo "proxy-id" ;;
+        esac ;;
+    exec) echo "net:[4026532181]" ;;
 esac
 """
 COMPOSE = """#!/usr/bin/env bash
@@ -80,10 +86,10 @@ def fresh_machine(tmp_path):
         "MASTERCLASS_PUBLIC_URL": "http://class.example:8123",
     }
 
-    def run(script: str = "hub/up.sh") -> subprocess.CompletedProcess:
+    def run(script: str = "hub/up.sh", **extra: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             ["bash", str(checkout / script)],
-            env=env,
+            env={**env, **extra},
             capture_output=True,
             text=True,
             timeout=60,
@@ -103,6 +109,7 @@ def test_make_up_uses_the_compose_that_the_engine_step_installed(fresh_machine):
     assert not [c for c in log if c.startswith("docker compose")], log
     compose = [c.removeprefix("docker-compose ") for c in log if c.startswith("docker-compose")]
     assert compose[0] == "up -d", compose
+    assert "up -d --no-deps --force-recreate hub" not in compose, compose
     # The demo's worksheets are released through the same compose, in the formgrader image.
     assert (
         "run --rm --no-deps -T formgrader python3 -m masterclass.grading.autorelease" in compose
@@ -144,3 +151,16 @@ def test_the_stub_path_really_lacks_docker_compose(fresh_machine):
     _, _, shim = fresh_machine
     path = os.pathsep.join([str(shim), str(shim.parent / "tools")])
     assert shutil.which("docker-compose", path=path) is None
+
+
+def test_a_hub_left_in_an_old_proxy_containers_namespace_is_recreated(fresh_machine):
+    """Compose v1 recreated the proxy but called the hub "up-to-date" (hub/start.sh)."""
+    run, calls, _ = fresh_machine
+    up = run(HUB_JOINED="old-proxy-id")
+    assert up.returncode == 0, up.stderr
+    assert "recreating the hub" in up.stderr
+    compose = [c for c in calls.read_text().splitlines() if c.startswith("docker-compose")]
+    assert compose[:2] == [
+        "docker-compose up -d",
+        "docker-compose up -d --no-deps --force-recreate hub",
+    ], compose
