@@ -13,7 +13,7 @@
 # until then the new proxy answers with the hub's error page. (No default target: then
 # the hub would answer /hub/health before it has added its services' routes.)
 #
-# Environment (docker-compose.yml sets them; these are the defaults):
+# Environment (optional; docker-compose.yml sets neither, these are the defaults):
 #   MASTERCLASS_PROXY_TOKEN_FILE   /srv/jupyterhub/state/proxy_token
 #   MASTERCLASS_PROXY_LOG_LEVEL    info
 set -u
