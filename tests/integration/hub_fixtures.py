@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import time
@@ -51,11 +52,33 @@ def free_spawn_net() -> str:
             for config in (network.get("IPAM") or {}).get("Config") or []:
                 if config.get("Subnet"):
                     used.add(ipaddress.ip_network(config["Subnet"], strict=False))
+    firewalled = firewalled_nets()
     for third in random.sample(range(256), 256):
         candidate = ipaddress.ip_network(f"198.19.{third}.0/24")
+        if f"198.19.{third}" in firewalled:
+            continue  # chains left by a stack that was not torn down: they drop pair to pair
         if not any(candidate.overlaps(u) for u in used):
             return f"198.19.{third}"
     raise RuntimeError("no free /24 left in 198.19.0.0/16 for a test stack's spawn network")
+
+
+def firewalled_nets() -> set[str]:
+    """The spawn networks (three octets) that hub/firewall.sh has chains for on this machine."""
+    if not shutil.which("iptables"):
+        return set()
+    listed = subprocess.run(["iptables", "-S"], capture_output=True, text=True)
+    return {
+        m.group(1).replace("-", ".")
+        for m in re.finditer(r"^-N MC-(\d+-\d+-\d+)-NET$", listed.stdout, re.M)
+    }
+
+
+def remove_firewall(net: str) -> None:
+    """Take hub/firewall.sh's chains for ``net`` away (nothing happens if there are none)."""
+    if net in firewalled_nets():
+        subprocess.run(
+            [str(ROOT / "hub" / "firewall.sh"), "--remove", net], capture_output=True, check=False
+        )
 
 
 def wait_until(check, timeout: float, what: str, explain=lambda: "", interval: float = 1.0):
@@ -183,6 +206,9 @@ class Stack:
         if volumes.split():
             self.docker("volume", "rm", "-f", *volumes.split(), check=False)
         self.remove_homes()
+        # A stack that hub/up.sh started has its firewall: a later stack that draws the same
+        # spawn network would find its pairs unable to reach each other (test_security).
+        remove_firewall(self.env["MASTERCLASS_SPAWN_NET"])
 
     def remove_homes(self) -> None:
         """The pairs' home file systems on this machine (masterclass.hub.disk), if any."""

@@ -34,7 +34,7 @@ EXCHANGE = "/srv/nbgrader/exchange"
 
 
 class MadeUp(Stack):
-    """A stack started by hub/up.sh, as `make up` starts it; its firewall taken away after."""
+    """A stack started by hub/up.sh, as `make up` starts it (Stack.down takes its firewall away)."""
 
     def up(self) -> None:
         run = subprocess.run(
@@ -43,11 +43,6 @@ class MadeUp(Stack):
         )  # fmt: skip
         assert run.returncode == 0, f"{run.stdout}\n{run.stderr}\n{self.explain()}"
         self.output = run.stdout + run.stderr
-
-    def down(self) -> None:
-        super().down()
-        net = self.env["MASTERCLASS_SPAWN_NET"]
-        subprocess.run([str(ROOT / "hub" / "firewall.sh"), "--remove", net], check=False)
 
 
 @pytest.fixture(scope="module")
