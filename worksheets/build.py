@@ -207,6 +207,22 @@ def clear_solutions(source: str, lang: str) -> str:
     return "\n".join(out)
 
 
+#: What the student image's kernel reports about its language (ipykernel's
+#: ``IPythonKernel.language_info`` on Debian 12's Python). JupyterLab writes the kernel's
+#: values into the notebook when the kernel starts; with the same values already there,
+#: a freshly opened worksheet shows no unsaved-changes mark. tests/integration/test_images.py
+#: compares this with the image.
+LANGUAGE_INFO = {
+    "codemirror_mode": {"name": "ipython", "version": 3},
+    "file_extension": ".py",
+    "mimetype": "text/x-python",
+    "name": "python",
+    "nbconvert_exporter": "python",
+    "pygments_lexer": "ipython3",
+    "version": "3.11.2",
+}
+
+
 def make_notebook(cells: list[Cell], lang: str, variant: str) -> nbformat.NotebookNode:
     """Build one notebook; ``variant`` is "source" (nbgrader) or "tutor"."""
     nb = nbformat.v4.new_notebook()
@@ -216,7 +232,7 @@ def make_notebook(cells: list[Cell], lang: str, variant: str) -> nbformat.Notebo
             "language": "python",
             "name": "python3",
         },
-        "language_info": {"name": "python"},
+        "language_info": LANGUAGE_INFO,
         "masterclass": {"lang": lang, "variant": variant},
     }
     skip = "student" if variant == "tutor" else "tutor"

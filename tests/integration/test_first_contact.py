@@ -120,15 +120,23 @@ def log_in_and_land(page: Page, stack: Stack, user: str, password: str, lang: st
 
 
 def check_lab_in(page: Page, lang: str) -> None:
-    """JupyterLab's menus in *lang*, no news prompt, no "Cannot open" dialog."""
+    """JupyterLab's menus in *lang*, no news prompt, no "Cannot open" dialog, and the
+    worksheet not marked as changed once its kernel is up."""
     menus = page.locator("#jp-MainMenu .lm-MenuBar-itemLabel")
     expect(menus.first).to_have_text(MENUS[lang][0])
     expect(menus.nth(1)).to_have_text(MENUS[lang][1])
+    idle = page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first
+    expect(idle).to_be_attached(timeout=SPAWN_TIMEOUT_MS)
     # The news prompt would come right after JupyterLab restored its layout; give it time.
     page.wait_for_timeout(5_000)
     expect(page.get_by_text(re.compile("Jupyter news|Jupyter-Nachrichten"))).to_have_count(0)
     expect(page.locator(".Toastify__toast")).to_have_count(0)
     expect(page.locator(".jp-Dialog").filter(has_text=CANNOT_OPEN)).to_have_count(0)
+    # When the kernel starts, JupyterLab writes its language_info into the notebook; the
+    # worksheet carries the same values (worksheets/build.py), so nothing changed yet.
+    tab = page.locator("#jp-main-dock-panel .lm-TabBar-tab", has_text=WORKSHEET.rsplit("/", 1)[-1])
+    expect(tab).to_have_count(1)
+    assert "jp-mod-dirty" not in (tab.get_attribute("class") or "").split()
     # Behind it: the news feed is off in the page config, and the setting says never.
     config = json.loads(page.locator("#jupyter-config-data").text_content())
     assert config.get("news") == {"disabled": True}, config.get("news")

@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import textwrap
+from pathlib import Path
 
 import pytest
 from solution_path import solution_path
@@ -13,6 +14,7 @@ from solution_path import solution_path
 pytestmark = pytest.mark.docker
 
 EVENT_COUNT = 622
+ROOT = Path(__file__).parents[2]
 
 
 def solution_code(epochs: int) -> str:
@@ -106,6 +108,23 @@ def test_tensorflow_threads_follow_the_cpu_quota(student_image, run_container):
     assert result.exit_code == 0, result.explain()
     assert "QUOTA 1\n" in result.stdout, result.explain()
     assert "INTRA 1\n" in result.stdout, result.explain()
+
+
+def test_the_worksheets_name_the_kernels_language_as_it_reports_it(student_image, run_container):
+    # JupyterLab writes the kernel's language_info into a notebook it opens: if the
+    # worksheet's differs, the pair sees the unsaved-changes mark before touching anything.
+    code = "import json; from ipykernel.ipkernel import IPythonKernel as K; "
+    code += "print('INFO', json.dumps(dict(K.language_info), sort_keys=True))"
+    result = run_container(student_image, *python(code), memory="1g")
+    assert result.exit_code == 0, result.explain()
+    found = re.search(r"^INFO (.+)$", result.stdout, re.MULTILINE)
+    assert found, result.explain()
+    worksheets = sorted((ROOT / "worksheets").glob("*/source/*/*.ipynb"))
+    assert worksheets
+    for path in worksheets:
+        assert json.loads(path.read_text())["metadata"]["language_info"] == json.loads(
+            found.group(1)
+        ), f"{path}: update LANGUAGE_INFO in worksheets/build.py and run `make worksheets`"
 
 
 def test_student_gets_only_student_side_nbgrader(student_image, run_container):
