@@ -263,7 +263,7 @@ class TestDrills:
         home = browser.http.get("/hub/home")
         assert home.status_code == 200 and "/hub/spawn/pair-02" in home.text, home.text[:500]
         restart = time.monotonic()
-        browser.http.get("/hub/spawn/pair-02")  # the "Start My Server" button
+        browser.http.get("/hub/spawn/pair-02")  # the home page's start button
         wait_until(
             lambda: server_ready(browser, "pair-02"),
             300,

@@ -27,11 +27,15 @@ from browser_fixtures import (
 from hub_fixtures import ROOT, Browser, Stack
 from playwright.sync_api import expect
 
+from masterclass.messages import hub_page_texts
+
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 COURSE_FILE = ROOT / "hub" / "course" / "course.toml"
 #: The hub's defaults (docker-compose.yml): MASTERCLASS_WORKSHEET and MASTERCLASS_LANG.
 WORKSHEET = "z-boson/z_boson.ipynb"
+#: The hub pages' texts in the stack's class language (the default, German).
+PAGES = hub_page_texts("de")
 SOURCE = ROOT / "worksheets" / "de" / "source" / WORKSHEET
 #: A pair's server may take minutes to spawn on a loaded machine (start + JupyterLab).
 SPAWN_TIMEOUT_MS = 360_000
@@ -163,7 +167,7 @@ def test_wrong_password_shows_a_message_then_the_right_one_logs_in(
             expect(page).to_have_url(re.compile(r"/hub/home$"))
             expect(page.locator(".login_error")).to_have_count(0)
             expect(page.locator("#login_widget")).to_contain_text("pair-03")
-            expect(page.get_by_role("button", name="Start My Server")).to_be_visible()
+            expect(page.get_by_role("button", name=PAGES["start_button"])).to_be_visible()
     finally:
         page.context.close()
 
@@ -226,10 +230,10 @@ def test_a_tutor_opens_a_pairs_jupyterlab_but_a_pair_cannot(
             login(tutor, stack.url, "tutor-01", logins["tutor-01"])
             expect(tutor).to_have_url(re.compile(r"/hub/home$"))
             expect(tutor.locator("#login_widget")).to_contain_text("tutor-01")
-            expect(tutor.get_by_role("button", name="Start My Server")).to_be_visible()
+            expect(tutor.get_by_role("button", name=PAGES["start_button"])).to_be_visible()
             # The admin page (admin-ui scope) lists the pairs, pair-01's server running,
             # so a tutor sees at a glance who is working and can start or stop a server.
-            tutor.get_by_role("link", name="Admin", exact=True).click()
+            tutor.get_by_role("link", name=PAGES["nav_admin"], exact=True).click()
             expect(tutor).to_have_url(re.compile(r"/hub/admin"))
             row = tutor.locator("tr").filter(has_text="pair-01")
             expect(row.first).to_be_visible(timeout=60_000)
@@ -264,6 +268,42 @@ def test_a_tutor_opens_a_pairs_jupyterlab_but_a_pair_cannot(
             expect(other.get_by_text(Path(WORKSHEET).name)).to_have_count(0)
     finally:
         other.context.close()
+
+
+def test_the_home_page_and_the_navigation_bar_speak_the_class_language(
+    chromium,  # noqa: F811
+    stack,
+    logins,
+    tmp_path,
+):
+    server = Browser(stack)
+    assert server.login("pair-03", logins["pair-03"]).status_code == 302
+    server.start_server()
+    page = new_page(chromium)
+    log = ConsoleLog(page)
+    try:
+        with screenshot_on_failure(page, tmp_path, "home"):
+            login(page, stack.url, "pair-03", logins["pair-03"], next_url="/hub/home")
+            expect(page).to_have_url(re.compile(r"/hub/home$"))
+            nav = page.locator("nav")
+            for key in ("nav_home", "nav_token"):
+                expect(nav.get_by_role("link", name=PAGES[key], exact=True)).to_be_visible()
+            expect(page.locator("#logout")).to_have_text(PAGES["nav_logout"])
+            theme = page.locator("#dark-theme-toggle")
+            expect(theme).to_have_attribute("title", PAGES["nav_theme"])
+            expect(page.locator("#start")).to_have_text(PAGES["home_open"])
+            # Stopping goes through JupyterHub's own script; its English label for the
+            # start button is put into the class language.
+            page.wait_for_load_state("networkidle")  # home.js binds the button when loaded
+            page.locator("#stop").click()
+            expect(page.locator("#stop")).to_be_hidden(timeout=120_000)
+            expect(page.locator("#start")).to_have_text(PAGES["start_button"])
+            for english in ("Home", "Logout", "Start My Server", "Stop My Server", "My Server"):
+                expect(page.get_by_text(english, exact=True)).to_have_count(0)
+            assert not log.errors, log.errors
+    finally:
+        page.context.close()
+    assert server.hub_api("GET", "/users/pair-03").json()["servers"] == {}
 
 
 def test_the_admin_page_gives_tutors_no_admin_rights(stack, logins):
