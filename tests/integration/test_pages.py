@@ -288,6 +288,9 @@ def test_the_home_page_and_the_navigation_bar_speak_the_class_language(
             nav = page.locator("nav")
             for key in ("nav_home", "nav_token"):
                 expect(nav.get_by_role("link", name=PAGES[key], exact=True)).to_be_visible()
+            nav.get_by_role("button", name=PAGES["nav_services"]).click()
+            board = nav.get_by_role("link", name=PAGES["service_results"], exact=True)
+            expect(board).to_have_attribute("href", re.compile(r"/services/results/$"))
             expect(page.locator("#logout")).to_have_text(PAGES["nav_logout"])
             theme = page.locator("#dark-theme-toggle")
             expect(theme).to_have_attribute("title", PAGES["nav_theme"])
