@@ -60,3 +60,36 @@ def test_a_save_into_a_full_home_says_why_in_the_class_language(tmp_path, monkey
     # any other error stays Jupyter's own
     assert not full_disk(web.HTTPError(500, "x"))
     assert full_disk(OSError(errno.EDQUOT, "quota"))
+
+
+def test_after_a_reboot_bounded_homes_read_as_not_mounted_and_check_does_not_warn(tmp_path):
+    # After a reboot the loop mounts are gone: the volumes still name their folders, which
+    # are plain (empty) folders until the hub mounts each home before the pair's next start.
+    from types import SimpleNamespace
+
+    from masterclass.organiser.commands.check import home_rows
+    from masterclass.organiser.commands.status import UNMOUNTED, homes
+    from masterclass.organiser.settings import Settings
+
+    folders = {"pair-01": tmp_path / "pair-01", "pair-02": tmp_path / "pair-02"}
+    for folder in folders.values():
+        folder.mkdir()
+    attrs = {f"mc-home-{u}": {"Options": {"device": str(f)}} for u, f in folders.items()}
+    attrs["mc-home-pair-03"] = {"Options": None}  # made before homes were bounded
+    client = SimpleNamespace(
+        volumes=SimpleNamespace(get=lambda name: SimpleNamespace(attrs=attrs[name]))
+    )
+    settings = Settings(prefix="mc", homes_dir=str(tmp_path), home_quota="2G")
+    users = ["pair-01", "pair-02", "pair-03"]
+    assert settings.volume_name("pair-01") == "mc-home-pair-01"
+    assert homes(client, settings, users) == {
+        "pair-01": UNMOUNTED,
+        "pair-02": UNMOUNTED,
+        "pair-03": "unbounded",
+    }
+    row = home_rows(settings, client, 3, users)[-1]
+    assert row.reason == f"{UNMOUNTED}: pair-01, pair-02; no bound (made before it): pair-03"
+    assert row.status == "warn"  # for pair-03 only
+    del attrs["mc-home-pair-03"]
+    row = home_rows(settings, client, 2, users[:2])[-1]
+    assert (row.status, row.reason) == ("go", f"{UNMOUNTED}: pair-01, pair-02")

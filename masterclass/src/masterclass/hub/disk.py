@@ -185,9 +185,21 @@ def remove_all_homes(client, *, image, prefix, homes_dir) -> None:
     on_host(client, image, f"{prefix}-homes-remove", "remove-all", "-", homes_dir.rstrip("/"))
 
 
+def bound_folder(volume_attrs: dict) -> str | None:
+    """The host folder a bounded home's volume binds (its file system's mount point), if any.
+
+    A home made before homes were bounded has none: its volume is a plain Docker volume.
+    """
+    return (volume_attrs.get("Options") or {}).get("device") or None
+
+
 def home_usage(volume_attrs: dict) -> tuple[int, int] | None:
-    """(bytes used, bytes in all) of a bounded home from its volume; None if unbounded."""
-    folder = (volume_attrs.get("Options") or {}).get("device")
+    """(bytes used, bytes in all) of a bounded, mounted home from its volume; else None.
+
+    None also for a bounded home whose file system is not mounted now (after a reboot,
+    until the pair's next start mounts it): tell the two apart with :func:`bound_folder`.
+    """
+    folder = bound_folder(volume_attrs)
     if not folder:
         return None
     try:

@@ -23,17 +23,24 @@ _STYLE = {preflight.GO: "green", preflight.WARN: "yellow", preflight.NOGO: "bold
 def home_rows(settings: Settings, client, count: int, users: list[str]) -> list[preflight.Row]:
     """The homes' bound against the free disk, and each existing home's use."""
     from masterclass.hub.disk import host_free
-    from masterclass.organiser.commands.status import homes
+    from masterclass.organiser.commands.status import UNMOUNTED, homes
 
     quota = 0 if settings.home_quota == "0" else parse_size(settings.home_quota)
     rows = [preflight.homes_row(count, quota, host_free(settings.homes_dir), settings.homes_dir)]
     used = {u: v for u, v in homes(client, settings, users).items() if v != "—"}
     if used:
         unbounded = [u for u, v in used.items() if v == "unbounded"]
-        listed = ", ".join(f"{u} {v}" for u, v in used.items() if v != "unbounded")
+        # After a reboot the homes' file systems are not mounted until each pair's next
+        # start: bounded all the same, so no warning.
+        unmounted = [u for u, v in used.items() if v == UNMOUNTED]
+        mounted = [f"{u} {v}" for u, v in used.items() if v not in ("unbounded", UNMOUNTED)]
+        parts = [", ".join(mounted)] if mounted else []
+        if unmounted:
+            parts.append(f"{UNMOUNTED}: {', '.join(unmounted)}")
+        if unbounded:
+            parts.append(f"no bound (made before it): {', '.join(unbounded)}")
         status = preflight.WARN if unbounded else preflight.GO
-        note = f"; no bound (made before it): {', '.join(unbounded)}" if unbounded else ""
-        rows.append(preflight.Row("disk per pair", status, (listed or "—") + note))
+        rows.append(preflight.Row("disk per pair", status, "; ".join(parts)))
     return rows
 
 

@@ -57,9 +57,15 @@ def memory(client, settings: Settings, users: list[str]) -> dict[str, tuple[int,
         return dict(pool.map(one, running))
 
 
+#: A bounded home whose file system is not mounted now: after a reboot, until the pair's
+#: server starts again (the hub mounts it before every start; nothing is lost).
+UNMOUNTED = "not mounted (its next start mounts it)"
+
+
 def homes(client, settings: Settings, users: list[str]) -> dict[str, str]:
-    """username → its home's use (``0.3 / 2.1 GB``), ``unbounded`` or ``—`` (none yet)."""
-    from masterclass.hub.disk import home_usage
+    """username → its home's use (``0.3 / 2.1 GB``), :data:`UNMOUNTED`, ``unbounded`` or
+    ``—`` (none yet)."""
+    from masterclass.hub.disk import bound_folder, home_usage
 
     out = {}
     for user in users:
@@ -71,7 +77,7 @@ def homes(client, settings: Settings, users: list[str]) -> dict[str, str]:
         if attrs is None:
             out[user] = "—"
         elif usage is None:
-            out[user] = "unbounded"
+            out[user] = UNMOUNTED if bound_folder(attrs) else "unbounded"
         else:
             full = usage[0] / usage[1] if usage[1] else 0
             text = f"{usage[0] / 1e9:.1f} / {usage[1] / 1e9:.1f} GB"
