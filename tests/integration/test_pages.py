@@ -301,6 +301,7 @@ def test_the_home_page_and_the_navigation_bar_speak_the_class_language(
             page.locator("#stop").click()
             expect(page.locator("#stop")).to_be_hidden(timeout=120_000)
             expect(page.locator("#start")).to_have_text(PAGES["start_button"])
+            expect(page.locator("#start")).to_have_attribute("title", PAGES["start_button"])
             for english in ("Home", "Logout", "Start My Server", "Stop My Server", "My Server"):
                 expect(page.get_by_text(english, exact=True)).to_have_count(0)
             assert not log.errors, log.errors
