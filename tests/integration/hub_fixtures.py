@@ -223,6 +223,43 @@ class Stack:
         remove_all_homes(docker.from_env(), image=image, prefix=self.prefix, homes_dir=homes)
 
 
+#: A login line that `make up` prints: username, passphrase, login link.
+LOGIN_LINE = re.compile(r"^\s+((?:pair|tutor)-\d+)\s+(\S+)\s+(\S+/hub/login\?username=\S+)$")
+
+
+class MadeUp(Stack):
+    """A stack started by hub/up.sh, as `make up` does (so with its firewall, which
+    Stack.down takes away); keeps what up.sh printed."""
+
+    output = ""
+
+    def up(self) -> None:
+        self.output = self.make_up()
+
+    def make_up(self) -> str:
+        run = subprocess.run(
+            ["bash", str(ROOT / "hub" / "up.sh")],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        assert run.returncode == 0, (
+            f"make up failed (exit {run.returncode}):\n{run.stdout}\n{run.stderr}\n{self.explain()}"
+        )
+        return run.stdout
+
+    def printed_logins(self) -> dict[str, str]:
+        return parse_logins(self.output)
+
+
+def parse_logins(output: str) -> dict[str, str]:
+    """``{username: passphrase}`` from the demo logins `make up` prints."""
+    return {m.group(1): m.group(2) for line in output.splitlines() if (m := LOGIN_LINE.match(line))}
+
+
 class Browser:
     """A pupil's browser: a cookie jar, the real login form, and the pair's servers."""
 

@@ -30,7 +30,7 @@ from browser_fixtures import (
     new_page,
     screenshot_on_failure,
 )
-from hub_fixtures import ROOT, Stack, wait_until
+from hub_fixtures import ROOT, MadeUp, Stack, parse_logins, wait_until
 from playwright.sync_api import Page, expect
 
 from masterclass.messages import hub_page_texts, login_page_texts, text
@@ -44,39 +44,6 @@ SPAWN_TIMEOUT_MS = 360_000
 MENUS = {"de": ["Datei", "Bearbeiten"], "en": ["File", "Edit"]}
 #: JupyterLab's "Cannot open" dialog title, in each language (the German language pack's).
 CANNOT_OPEN = re.compile("Cannot open|Kann nicht geöffnet werden")
-LOGIN_LINE = re.compile(r"^\s+((?:pair|tutor)-\d+)\s+(\S+)\s+(\S+/hub/login\?username=\S+)$")
-
-
-class MadeUp(Stack):
-    """A stack started by hub/up.sh, as `make up` does; keeps what up.sh printed."""
-
-    output = ""
-
-    def up(self) -> None:
-        self.output = self.make_up()
-
-    def make_up(self) -> str:
-        run = subprocess.run(
-            ["bash", str(ROOT / "hub" / "up.sh")],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
-        assert run.returncode == 0, (
-            f"make up failed (exit {run.returncode}):\n{run.stdout}\n{run.stderr}\n{self.explain()}"
-        )
-        return run.stdout
-
-    def printed_logins(self) -> dict[str, str]:
-        return parse_logins(self.output)
-
-
-def parse_logins(output: str) -> dict[str, str]:
-    """``{username: passphrase}`` from the demo logins `make up` prints."""
-    return {m.group(1): m.group(2) for line in output.splitlines() if (m := LOGIN_LINE.match(line))}
 
 
 def worksheet_title(lang: str) -> str:

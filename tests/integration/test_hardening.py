@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import nbformat
 import pytest
-from hub_fixtures import ROOT, Browser, Kernel, Stack, free_port, wait_until
+from hub_fixtures import ROOT, Browser, Kernel, MadeUp, Stack, free_port, wait_until
 
 from masterclass.messages import text
 
@@ -31,18 +31,6 @@ pytestmark = pytest.mark.docker
 
 COURSE = "masterclass"  # hub/course/course.toml
 EXCHANGE = "/srv/nbgrader/exchange"
-
-
-class MadeUp(Stack):
-    """A stack started by hub/up.sh, as `make up` starts it (Stack.down takes its firewall away)."""
-
-    def up(self) -> None:
-        run = subprocess.run(
-            ["bash", str(ROOT / "hub" / "up.sh")],
-            cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=900,
-        )  # fmt: skip
-        assert run.returncode == 0, f"{run.stdout}\n{run.stderr}\n{self.explain()}"
-        self.output = run.stdout + run.stderr
 
 
 @pytest.fixture(scope="module")
