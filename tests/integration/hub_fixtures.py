@@ -108,6 +108,10 @@ def wait_until(check, timeout: float, what: str, explain=lambda: "", interval: f
     )
 
 
+#: Docker's reason for a hub it started before the proxy, whose network namespace it joins.
+STRANDED = "cannot join network of a non running container"
+
+
 class Stack:
     """One Masterclass Hub stack started with docker-compose.yml."""
 
@@ -151,6 +155,22 @@ class Stack:
 
     def healthy(self) -> bool:
         return httpx.get(f"{self.url}/hub/health", timeout=5).status_code == 200
+
+    def start_script(self) -> subprocess.CompletedProcess:
+        """hub/start.sh for this stack: what `make up` and the Ansible unit run."""
+        return subprocess.run(
+            ["hub/start.sh"],
+            cwd=ROOT,
+            env={**self.env, "COMPOSE_FILE": str(ROOT / "docker-compose.yml")},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    def hub_stranded(self) -> bool:
+        """The hub exited because Docker started it before the proxy (moby/moby#50326)."""
+        state = (self.inspect(self.hub) or {}).get("State") or {}
+        return not state.get("Running", True) and STRANDED in (state.get("Error") or "")
 
     def demo_logins(self) -> dict[str, str]:
         self.hub_exec("python", "-m", "masterclass.roster", "demo", "/srv/jupyterhub/state")

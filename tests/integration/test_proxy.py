@@ -9,20 +9,14 @@ in the old one, where nothing reaches it.
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 
 import httpx
 import pytest
-from hub_fixtures import ROOT, Browser, Kernel, Stack, free_port, wait_until
+from hub_fixtures import STRANDED, Browser, Kernel, Stack, free_port, wait_until
 
 pytestmark = pytest.mark.docker
-
-
-def start(stack: Stack) -> subprocess.CompletedProcess:
-    env = {**stack.env, "COMPOSE_FILE": str(ROOT / "docker-compose.yml")}
-    return subprocess.run(
-        ["hub/start.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
 
 
 def network_mode(stack: Stack) -> str:
@@ -50,7 +44,7 @@ def test_a_new_or_restarted_proxy_container_takes_the_hub_along(request, docker_
         assert proxy_id(stack) != first
         assert network_mode(stack) != f"container:{proxy_id(stack)}"
         # hub/start.sh sees it and recreates the hub in the new namespace.
-        started = start(stack)
+        started = stack.start_script()
         assert started.returncode == 0, started.stderr
         assert "recreating the hub" in started.stderr
         assert network_mode(stack) == f"container:{proxy_id(stack)}"
@@ -58,16 +52,70 @@ def test_a_new_or_restarted_proxy_container_takes_the_hub_along(request, docker_
         login = httpx.get(f"{stack.url}/hub/login", timeout=10)
         assert login.status_code == 200 and "password" in login.text
         # A second run changes nothing.
-        again = start(stack)
+        again = stack.start_script()
         assert again.returncode == 0 and "recreating the hub" not in again.stderr
         # A restarted proxy container keeps its id but not its network namespace.
         stack.docker("restart", f"{stack.prefix}-proxy")
         assert namespace(stack, stack.hub) != namespace(stack, f"{stack.prefix}-proxy")
-        restarted = start(stack)
+        restarted = stack.start_script()
         assert restarted.returncode == 0, restarted.stderr
         assert "was restarted: recreating the hub" in restarted.stderr
         assert namespace(stack, stack.hub) == namespace(stack, f"{stack.prefix}-proxy")
         wait_until(stack.healthy, 120, "the hub after the proxy's restart", stack.explain)
+
+
+def organiser_cli(stack: Stack, *args: str) -> subprocess.CompletedProcess:
+    """``masterclass class …`` in a fresh process, against this stack's containers."""
+    env = {**stack.env, "MASTERCLASS_CLASS_DIR": "/nonexistent", "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-c", "from masterclass.cli import main; main()", "class", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_hub_that_docker_started_before_its_proxy_is_named_and_started(
+    request, docker_engine, hub_image
+):
+    """After a reboot or an engine restart, Docker starts the containers that have a restart
+    policy side by side, not in order (moby/moby#50326). The hub joins the proxy's network
+    namespace; when Docker tries the hub first, the hub stays exited: "cannot join network of
+    a non running container". The organiser's CLI says so and what to run, and hub/start.sh
+    (`make up`, the Ansible unit) starts it with the class as it was."""
+    stack = Stack()
+    with stack.running(request):
+        logins = stack.demo_logins()
+        proxy = f"{stack.prefix}-proxy"
+        # Docker's order after a restart, in slow motion: the hub first, then the proxy.
+        stack.docker("stop", stack.hub, proxy)
+        tried = stack.docker("start", stack.hub, check=False)
+        assert tried.returncode != 0 and STRANDED in tried.stderr
+        stack.docker("start", proxy)
+        assert stack.hub_stranded()
+        assert stack.inspect(stack.hub)["State"]["ExitCode"] == 128
+        assert stack.inspect(proxy)["State"]["Running"]
+        # The proxy answers; the hub behind it does not.
+        health = wait_until(
+            lambda: httpx.get(f"{stack.url}/hub/health", timeout=5), 60, "the proxy to answer"
+        )
+        assert health.status_code != 200
+
+        status = organiser_cli(stack, "status", "--once")
+        said = " ".join((status.stdout + status.stderr).split())
+        assert status.returncode == 4, said
+        assert f"The hub container {stack.hub} is exited, not running" in said
+        assert STRANDED in said
+        assert "make up" in said and "hub/start.sh" in said
+
+        started = stack.start_script()
+        assert started.returncode == 0, started.stderr
+        wait_until(stack.healthy, 120, "the hub after hub/start.sh", stack.explain)
+        assert namespace(stack, stack.hub) == namespace(stack, proxy)
+        # The same class: the roster's logins work, and the CLI sees the hub again.
+        assert Browser(stack).login("pair-01", logins["pair-01"]).status_code == 302
+        assert organiser_cli(stack, "status", "--once").returncode == 0
 
 
 def test_a_crashed_proxy_comes_back_with_the_pairs_routes(request, docker_engine, hub_image):

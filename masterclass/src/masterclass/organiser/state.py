@@ -85,9 +85,15 @@ class ContainerState:
                 "hub",
             ) from None
         if self.container.status != "running":
+            # Docker's own reason, if it has one: after a reboot or an engine restart, the
+            # engine may start the hub before the proxy, whose network namespace it shares,
+            # and leave it exited with "cannot join network of a non running container".
+            reason = (self.container.attrs.get("State") or {}).get("Error") or ""
             raise StackError(
-                f"The hub container {container} is {self.container.status}, not running. "
-                "Start it with `make up`.",
+                f"The hub container {container} is {self.container.status}, not running"
+                + (f" (Docker: {short(reason)})" if reason else "")
+                + ". Start it with `make up`, or with `hub/start.sh` in the stack's folder "
+                "(what an Ansible server's masterclass-hub unit runs).",
                 "hub",
             )
 
