@@ -596,6 +596,22 @@ def test_status_once_shows_every_pair(dirs, fake_stack):
     assert "stopped" in lines["pair-03"] and "never" in lines["pair-03"]
 
 
+def test_status_prints_once_when_the_output_is_not_a_terminal(dirs, fake_stack, monkeypatch):
+    """Into a pipe or a file (a script, cron) the live table would never end."""
+    from masterclass.organiser.commands import status
+
+    create(dirs, 2)
+    fake_stack({"pair-01": _active(2)})
+
+    def no_second_round(seconds):
+        raise AssertionError(f"the live table waited {seconds} s for its next round")
+
+    monkeypatch.setattr(status.time, "sleep", no_second_round)
+    result = run(dirs, "status")
+    assert result.exit_code == 0, result.output
+    assert sum("pair-0" in line for line in result.output.splitlines()) == 2
+
+
 def test_status_counts_submissions_in_the_exchange(dirs, fake_stack):
     create(dirs, 2)
     inbound = f"{EXCHANGE_DIR}/day/inbound"

@@ -131,7 +131,14 @@ def status_table(settings: Settings, api: HubAPI, client, pairs: list[str], titl
 @class_app.command("status")
 def status_command(
     ctx: typer.Context,
-    once: Annotated[bool, typer.Option("--once", help="Print the table once and exit.")] = False,
+    once: Annotated[
+        bool,
+        typer.Option(
+            "--once",
+            help="Print the table once and exit (also the default when the output is not a "
+            "terminal: a pipe, a file, cron).",
+        ),
+    ] = False,
     interval: Annotated[
         float, typer.Option("--interval", min=1, help="Seconds between updates.")
     ] = 5,
@@ -158,7 +165,8 @@ def status_command(
         api = HubAPI.connect(settings, state)
         client = engine.docker_client()
         pairs = roster_pairs(roster)
-        if once:
+        # A live table needs a terminal; into a pipe or a file it would never end.
+        if once or not console.is_terminal:
             console.print(status_table(settings, api, client, pairs, roster.name))
             return
         with Live(console=console, auto_refresh=False) as live:
