@@ -14,6 +14,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -241,6 +242,26 @@ class Stack:
             return
         image = self.env.get("MASTERCLASS_HUB_IMAGE", "masterclass/hub:latest")
         remove_all_homes(docker.from_env(), image=image, prefix=self.prefix, homes_dir=homes)
+
+
+def organiser_cli(stack: Stack, class_dir: Path, *args: str, token: str | None = None):
+    """``masterclass class …`` in a fresh process, against this stack (its prefix, port, URL)."""
+    env = {
+        **stack.env,
+        "MASTERCLASS_API_URL": f"{stack.url}/hub/api",
+        "MASTERCLASS_CLASS_DIR": str(class_dir),
+        "COLUMNS": "400",
+    }
+    env.pop("MASTERCLASS_CLASS_STATE", None)
+    if token:
+        env["MASTERCLASS_API_TOKEN"] = token
+    return subprocess.run(
+        [sys.executable, "-c", "from masterclass.cli import main; main()", "class", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 #: A login line that `make up` prints: username, passphrase, login link.

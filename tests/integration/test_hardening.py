@@ -23,7 +23,16 @@ from pathlib import Path
 import httpx
 import nbformat
 import pytest
-from hub_fixtures import ROOT, Browser, Kernel, MadeUp, Stack, free_port, wait_until
+from hub_fixtures import (
+    ROOT,
+    Browser,
+    Kernel,
+    MadeUp,
+    Stack,
+    free_port,
+    organiser_cli,
+    wait_until,
+)
 
 from masterclass.messages import text
 
@@ -120,12 +129,12 @@ def test_a_pair_is_stopped_at_its_disk_bound_and_its_neighbours_are_not(stack, p
         print(f"FIGURE pair-01's home takes {taken:.2f} GiB of this machine's disk")
         assert taken <= 2.0, taken
         # the tutor sees it: disk per pair and the host's free space in status and check
-        status = masterclass_cli(stack, tmp_path, "status", "--once")
+        status = organiser_cli(stack, tmp_path / "class", "status", "--once")
         row = next(line for line in status.stdout.splitlines() if "pair-01" in line)
         print(f"FIGURE class status: {' '.join(row.split())}")
         assert re.search(r"2\.\d / 2\.\d GB", row), status.stdout
         assert "GB free on this machine for the homes" in " ".join(status.stdout.split())
-        checked = " ".join(masterclass_cli(stack, tmp_path, "check").stdout.split())
+        checked = " ".join(organiser_cli(stack, tmp_path / "class", "check").stdout.split())
         assert "homes" in checked and "disk per pair" in checked and "pair-01 2." in checked
         # deleting the big file frees the home again
         kernel.execute("import os; os.remove('fill.bin')")
@@ -497,25 +506,6 @@ def extra_addresses(stack: Stack, runs: list[tuple[str, list[str]]]) -> list:
     return results
 
 
-def masterclass_cli(stack: Stack, tmp_path, *args: str, token: str | None = None):
-    env = {
-        **stack.env,
-        "MASTERCLASS_API_URL": f"{stack.url}/hub/api",
-        "MASTERCLASS_CLASS_DIR": str(tmp_path / "class"),
-        "COLUMNS": "400",
-    }
-    env.pop("MASTERCLASS_CLASS_STATE", None)
-    if token:
-        env["MASTERCLASS_API_TOKEN"] = token
-    return subprocess.run(
-        [sys.executable, "-c", "from masterclass.cli import main; main()", "class", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
-
 def test_guessing_a_tutors_passphrase_locks_only_the_guesser_and_unlock_lifts_it(
     stack, pairs, tmp_path
 ):
@@ -550,7 +540,7 @@ def test_guessing_a_tutors_passphrase_locks_only_the_guesser_and_unlock_lifts_it
     assert f"Locked logins of '{name}' from all addresses (slowed)" in log
     assert f"Slowed login for '{name}' from " in log
     # the tutors' helper unlocks at once, without waiting for the lockout
-    unlocked = masterclass_cli(stack, tmp_path, "unlock", name)
+    unlocked = organiser_cli(stack, tmp_path / "class", "unlock", name)
     assert unlocked.returncode == 0, unlocked.stdout + unlocked.stderr
     retry = LOGIN + "print(json.dumps(login('http://hub:8000', sys.argv[1], sys.argv[2])))"
     status, seconds = in_pair(stack, "pair-02", retry, 300, args=[name, tutor])
@@ -631,7 +621,7 @@ def test_a_release_from_the_formgrader_keeps_the_exchange_root_closed(stack, log
 
 
 def test_check_explains_the_memory_overcommit(stack, tmp_path):
-    checked = masterclass_cli(stack, tmp_path, "check", "--pairs", "3")
+    checked = organiser_cli(stack, tmp_path / "class", "check", "--pairs", "3")
     row = [line for line in checked.stdout.splitlines() if "memory limits" in line]
     text = " ".join(checked.stdout.split())
     print(f"FIGURE class check, memory limits: {row}")
@@ -698,7 +688,7 @@ def test_purge_makes_every_login_cookie_of_the_class_invalid(stack, pairs, tmp_p
     kept = {"pair-01": pairs["pair-01"], user: organiser}
     for browser in kept.values():
         assert browser.hub_api("GET", "/user").status_code == 200
-    purged = masterclass_cli(stack, tmp_path, "purge", "--yes", "--force", token=token)
+    purged = organiser_cli(stack, tmp_path / "class", "purge", "--yes", "--force", token=token)
     assert purged.returncode == 0, purged.stdout + purged.stderr
     for name, browser in kept.items():
         assert browser.hub_api("GET", "/user").status_code == 403, name

@@ -8,13 +8,19 @@ in the old one, where nothing reaches it.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 import httpx
 import pytest
-from hub_fixtures import STRANDED, Browser, Kernel, Stack, free_port, wait_until
+from hub_fixtures import (
+    STRANDED,
+    Browser,
+    Kernel,
+    Stack,
+    free_port,
+    organiser_cli,
+    wait_until,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -64,20 +70,8 @@ def test_a_new_or_restarted_proxy_container_takes_the_hub_along(request, docker_
         wait_until(stack.healthy, 120, "the hub after the proxy's restart", stack.explain)
 
 
-def organiser_cli(stack: Stack, *args: str) -> subprocess.CompletedProcess:
-    """``masterclass class …`` in a fresh process, against this stack's containers."""
-    env = {**stack.env, "MASTERCLASS_CLASS_DIR": "/nonexistent", "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-c", "from masterclass.cli import main; main()", "class", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 def test_a_hub_that_docker_started_before_its_proxy_is_named_and_started(
-    request, docker_engine, hub_image
+    request, docker_engine, hub_image, tmp_path
 ):
     """After a reboot or an engine restart, Docker starts the containers that have a restart
     policy side by side, not in order (moby/moby#50326). The hub joins the proxy's network
@@ -102,7 +96,7 @@ def test_a_hub_that_docker_started_before_its_proxy_is_named_and_started(
         )
         assert health.status_code != 200
 
-        status = organiser_cli(stack, "status", "--once")
+        status = organiser_cli(stack, tmp_path, "status", "--once")
         said = " ".join((status.stdout + status.stderr).split())
         assert status.returncode == 4, said
         assert f"The hub container {stack.hub} is exited, not running" in said
@@ -115,7 +109,7 @@ def test_a_hub_that_docker_started_before_its_proxy_is_named_and_started(
         assert namespace(stack, stack.hub) == namespace(stack, proxy)
         # The same class: the roster's logins work, and the CLI sees the hub again.
         assert Browser(stack).login("pair-01", logins["pair-01"]).status_code == 302
-        assert organiser_cli(stack, "status", "--once").returncode == 0
+        assert organiser_cli(stack, tmp_path, "status", "--once").returncode == 0
 
 
 def test_a_crashed_proxy_comes_back_with_the_pairs_routes(request, docker_engine, hub_image):
